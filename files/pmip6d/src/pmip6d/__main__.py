@@ -1,0 +1,5 @@
+import sys
+
+from .cli import pmip6d_main
+
+sys.exit(pmip6d_main())

@@ -1,0 +1,216 @@
+"""Command lines: ``pmip6d`` runs an agent, ``pmipctl`` talks to a running one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import ConfigError
+
+DEFAULT_SOCKETS = (Path("/run/pmip6d/lma.sock"), Path("/run/pmip6d/mag.sock"))
+
+
+# --------------------------------------------------------------------------- pmip6d
+
+
+def pmip6d_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="pmip6d", description="Proxy Mobile IPv6 agent (RFC 5213)"
+    )
+    parser.add_argument("--version", action="version", version=f"pmip6d {__version__}")
+    sub = parser.add_subparsers(dest="role", required=True)
+    for role, text in (("lma", "local mobility anchor"), ("mag", "mobile access gateway")):
+        p = sub.add_parser(role, help=f"run a {text}")
+        p.add_argument("-c", "--config", required=True, type=Path, help="YAML configuration file")
+        p.add_argument(
+            "--check", action="store_true", help="validate configuration and policy, then exit"
+        )
+        p.add_argument(
+            "--log-level",
+            choices=["debug", "info", "warning", "error"],
+            help="override the configuration's log_level",
+        )
+    args = parser.parse_args(argv)
+
+    from .daemon.agents import build, run
+
+    try:
+        agent = build(args.role, args.config)
+    except ConfigError as exc:
+        print(f"pmip6d: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        print(f"{args.config}: OK ({args.role}, {agent.machine.address})")
+        return 0
+    logging.basicConfig(
+        level=(args.log_level or agent.log_level).upper(),
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        run(agent)
+    except OSError as exc:
+        logging.getLogger("pmip6d").error("cannot run: %s", exc)
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------- pmipctl
+
+
+class ControlClient:
+    """One connection to an agent's control socket."""
+
+    def __init__(self, path: Path | str, timeout: float = 5.0) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(str(path))
+        self._file = self.sock.makefile("rwb")
+
+    def call(self, cmd: str, **args: Any) -> Any:
+        self._file.write(json.dumps({"cmd": cmd, "args": args}).encode() + b"\n")
+        self._file.flush()
+        line = self._file.readline()
+        if not line:
+            raise ConnectionError("agent closed the control connection")
+        answer = json.loads(line)
+        if not answer.get("ok"):
+            raise RuntimeError(answer.get("error", "unknown error"))
+        return answer["data"]
+
+    def close(self) -> None:
+        self._file.close()
+        self.sock.close()
+
+
+def _default_socket() -> Path | None:
+    env = os.environ.get("PMIPCTL_SOCKET")
+    if env:
+        return Path(env)
+    present = [p for p in DEFAULT_SOCKETS if p.exists()]
+    return present[0] if len(present) == 1 else None
+
+
+_LMA_COLUMNS = [
+    ("mn_id", "MN-ID"),
+    ("hnps", "HNP"),
+    ("proxy_coa", "PROXY-COA"),
+    ("state", "STATE"),
+    ("lifetime_remaining", "LEFT(s)"),
+    ("lifetime", "LIFETIME"),
+    ("handoffs", "HANDOFFS"),
+]
+_MAG_COLUMNS = [
+    ("mac", "MAC"),
+    ("mn_id", "MN-ID"),
+    ("state", "STATE"),
+    ("hnps", "HNP"),
+    ("lma", "LMA"),
+    ("lifetime_remaining", "LEFT(s)"),
+    ("exchange", "PENDING"),
+]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+def render_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
+    cells = [[title for _, title in columns]]
+    cells += [[_cell(row.get(key)) for key, _ in columns] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in cells
+    )
+
+
+def _print(data: Any, args: argparse.Namespace) -> None:
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return
+    if args.command in ("bindings", "attach", "detach"):
+        columns = _MAG_COLUMNS if data and "mac" in data[0] else _LMA_COLUMNS
+        print(render_table(data, columns) if data else "(no bindings)")
+    elif isinstance(data, dict):
+        width = max((len(k) for k in data), default=0)
+        for key, value in data.items():
+            print(f"{key.ljust(width)}  {json.dumps(value) if isinstance(value, dict) else value}")
+    else:
+        print(data)
+
+
+def pmipctl_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="pmipctl", description="Inspect and drive a running pmip6d"
+    )
+    parser.add_argument(
+        "-s", "--socket", type=Path, help="control socket (default: the only one in /run/pmip6d)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("status", help="role, address and sizes")
+    sub.add_parser("counters", help="message and event counters")
+    b = sub.add_parser("bindings", help="binding cache (LMA) or binding update list (MAG)")
+    b.add_argument("--limit", type=int)
+    b.add_argument("--mn", help="only this MN-Identifier (LMA)")
+    b.add_argument("--mac", help="only this MAC (MAG)")
+    a = sub.add_parser("attach", help="MAG: inject a layer-2 attach of MAC")
+    a.add_argument("mac")
+    a.add_argument("--interface")
+    a.add_argument("--handoff-indicator", type=int, choices=range(1, 6), metavar="1-5")
+    d = sub.add_parser("detach", help="MAG: inject a layer-2 detach of MAC")
+    d.add_argument("mac")
+    args = parser.parse_args(argv)
+
+    path = args.socket or _default_socket()
+    if path is None:
+        print(
+            "pmipctl: no control socket given and none (or several) in /run/pmip6d; use -s",
+            file=sys.stderr,
+        )
+        return 2
+    call_args: dict[str, Any] = {}
+    if args.command == "bindings":
+        if args.limit is not None:
+            call_args["limit"] = args.limit
+        if args.mn:
+            call_args["mn_id"] = args.mn
+        if args.mac:
+            call_args["mac"] = args.mac
+    elif args.command == "attach":
+        call_args = {
+            "mac": args.mac,
+            "interface": args.interface,
+            "handoff_indicator": args.handoff_indicator,
+        }
+    elif args.command == "detach":
+        call_args = {"mac": args.mac}
+    try:
+        client = ControlClient(path)
+    except OSError as exc:
+        print(f"pmipctl: cannot reach {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    try:
+        data = client.call(args.command, **call_args)
+    except (RuntimeError, ConnectionError, OSError) as exc:
+        print(f"pmipctl: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    _print(data, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(pmip6d_main())

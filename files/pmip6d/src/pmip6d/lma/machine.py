@@ -1,0 +1,618 @@
+"""The Local Mobility Anchor as a sans-IO state machine (RFC 5213 §5).
+
+Rules of this file:
+
+* Everything that decides what happens to a binding lives here; nothing here
+  touches a socket, netlink, a thread or the system clock. Input is a decoded
+  message (or raw bytes) plus the injected clock; output is a list of
+  :mod:`pmip6d.actions` for the shell to carry out.
+* The §5.3.1 admission checks are a table of data (``ADMISSION_CHECKS``), run
+  in RFC order; the first that fails decides the PBA status.
+* Binding cache lookups follow §5.4.1 and are all dict accesses, so one PBU
+  costs the same with ten bindings or a million.
+
+Theory of operation. A PBU passes the admission checks, then is matched to at
+most one binding cache entry (BCE). No entry: a new mobility session gets
+prefixes (the policy profile's, or the pool's) and a route to the MAG. An
+entry from the same MAG: a lifetime extension. From another MAG: a handoff,
+one route replacement. Lifetime zero: de-registration; if it comes from the
+MAG the entry points at, the entry lingers MinDelayBeforeBCEDelete so the new
+MAG can take it over, otherwise it is a late message from a previous MAG and
+changes nothing. A PBU with Handoff Indicator 4 ("unknown") that would take an
+entry away from another MAG waits up to MaxDelayBeforeNewBCEAssign for that
+MAG's de-registration before deciding between handoff and a new session.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from ..actions import Action, Notice, RouteToMag, Send, Unroute
+from ..clock import Clock
+from ..policy import LmaView, MobileNodeProfile
+from ..timers import TimerQueue
+from ..wire import timestamp as ts
+from ..wire.codec import decode
+from ..wire.constants import (
+    BA_FLAG_P,
+    LIFETIME_UNIT,
+    BindingErrorStatus,
+    HandoffIndicator,
+    Status,
+    status_name,
+)
+from ..wire.messages import (
+    BindingError,
+    Malformed,
+    Message,
+    ProxyBindingAck,
+    ProxyBindingUpdate,
+    UnsupportedMessage,
+)
+from ..wire.prefix import Prefix, address_text
+from .cache import BceState, BindingCache, BindingCacheEntry
+from .pool import PrefixPool
+
+
+@dataclass(slots=True, frozen=True)
+class LmaSettings:
+    """RFC 5213 §9 configuration variables and friends, already validated."""
+
+    address: str
+    replay_protection: str = "timestamp"
+    timestamp_validity_window_ms: int = 300
+    min_delay_before_bce_delete_ms: int = 10_000
+    max_delay_before_new_bce_assign_ms: int = 1_500
+    max_binding_lifetime: int = 3600
+
+
+@dataclass(slots=True)
+class _Request:
+    """One PBU being processed, with what the checks learn about it."""
+
+    src: str
+    pbu: ProxyBindingUpdate
+    profile: MobileNodeProfile | None
+
+
+@dataclass(slots=True, eq=False)
+class PendingRegistration:
+    """A PBU with Handoff Indicator 4 waiting for the previous MAG's de-registration."""
+
+    src: str
+    pbu: ProxyBindingUpdate
+    profile: MobileNodeProfile
+    awaited: BindingCacheEntry
+    timer_id: int = 0
+
+
+class _Lookup(Enum):
+    NEW = "new"
+    EXISTING = "existing"
+    WAIT = "wait"
+
+
+Check = Callable[["LocalMobilityAnchor", _Request], bool]
+
+# RFC 5213 §5.3.1, in order: (what must hold, status of the PBA when it does not).
+ADMISSION_CHECKS: tuple[tuple[str, Check, Status], ...] = (
+    # Not a proxy registration: this agent is not a Mobile IPv6 home agent.
+    ("P flag set", lambda lma, r: r.pbu.proxy, Status.HOME_REGISTRATION_NOT_SUPPORTED),
+    # §5.3.1 item 4.
+    (
+        "MN Identifier option present",
+        lambda lma, r: r.pbu.mn_id is not None,
+        Status.MISSING_MN_IDENTIFIER_OPTION,
+    ),
+    # §5.3.1 item 5 and §4: the sender must be a MAG this LMA trusts.
+    (
+        "sender is an accepted MAG",
+        lambda lma, r: r.src in lma.policy.accepted_mags,
+        Status.MAG_NOT_AUTHORIZED_FOR_PROXY_REG,
+    ),
+    # §5.3.1 items 6-7: the mobile node's policy profile names this LMA.
+    (
+        "MN served by this LMA",
+        lambda lma, r: r.profile is not None and r.profile.lma == lma.address,
+        Status.NOT_LMA_FOR_THIS_MOBILE_NODE,
+    ),
+    (
+        "MN authorized for proxy mobility",
+        lambda lma, r: r.profile.enabled,
+        Status.PROXY_REG_NOT_ENABLED,
+    ),
+    (
+        "MAG allowed for this MN",
+        lambda lma, r: r.profile.mags is None or r.src in r.profile.mags,
+        Status.MAG_NOT_AUTHORIZED_FOR_PROXY_REG,
+    ),
+    # §5.3.1 item 8 and §5.5.
+    (
+        "timestamp within the validity window",
+        lambda lma, r: lma._timestamp_in_window(r.pbu),
+        Status.TIMESTAMP_MISMATCH,
+    ),
+    # §5.3.1 items 9-11.
+    (
+        "Home Network Prefix option present",
+        lambda lma, r: bool(r.pbu.home_network_prefixes),
+        Status.MISSING_HOME_NETWORK_PREFIX_OPTION,
+    ),
+    (
+        "Handoff Indicator option present",
+        lambda lma, r: r.pbu.handoff_indicator is not None,
+        Status.MISSING_HANDOFF_INDICATOR_OPTION,
+    ),
+    (
+        "Access Technology Type option present",
+        lambda lma, r: r.pbu.access_technology_type is not None,
+        Status.MISSING_ACCESS_TECH_TYPE_OPTION,
+    ),
+)
+
+
+class Reject(Exception):
+    """Internal: a PBU is refused with ``status``; the PBA may carry a different sequence number."""
+
+    def __init__(self, status: Status, sequence: int | None = None, why: str = "") -> None:
+        super().__init__(status)
+        self.status = status
+        self.sequence = sequence
+        self.why = why
+
+
+def _sequence_newer(new: int, old: int) -> bool:
+    """RFC 6275 §9.5.1: ``new`` is greater than ``old`` modulo 2**16."""
+    return 0 < ((new - old) & 0xFFFF) < 0x8000
+
+
+class LocalMobilityAnchor:
+    def __init__(
+        self,
+        settings: LmaSettings,
+        policy: LmaView,
+        clock: Clock,
+        pool: PrefixPool | None = None,
+    ) -> None:
+        self.settings = settings
+        self.address = settings.address
+        self.policy = policy
+        self.clock = clock
+        self.pool = pool
+        self.cache = BindingCache()
+        self.counters: Counter[str] = Counter()
+        self._timers: TimerQueue[BindingCacheEntry] = TimerQueue()
+        self._pending: dict[bytes, PendingRegistration] = {}
+        self._pending_timers: TimerQueue[PendingRegistration] = TimerQueue()
+        self._use_timestamps = settings.replay_protection == "timestamp"
+        self._window = ts.from_milliseconds(settings.timestamp_validity_window_ms)
+        self._min_delay = settings.min_delay_before_bce_delete_ms / 1000
+        self._max_wait = settings.max_delay_before_new_bce_assign_ms / 1000
+        self._max_units = settings.max_binding_lifetime // LIFETIME_UNIT
+
+    # ------------------------------------------------------------------ events in
+
+    def receive(self, src: str, data: bytes) -> list[Action]:
+        """Bytes read from the Mobility Header socket → actions. Never raises on bad input."""
+        msg = decode(data)
+        if isinstance(msg, Malformed):
+            self.counters[f"malformed.{msg.reason}"] += 1
+            return [Notice("debug", f"dropped malformed message from {src}: {msg}")]
+        return self.handle(src, msg)
+
+    def handle(self, src: str, msg: Message) -> list[Action]:
+        if isinstance(msg, ProxyBindingUpdate):
+            return self.handle_pbu(src, msg)
+        if isinstance(msg, UnsupportedMessage):
+            # RFC 6275 §9.2: an unrecognized MH type is answered with a Binding Error.
+            self.counters["binding_error_sent"] += 1
+            return [Send(src, BindingError(BindingErrorStatus.UNRECOGNIZED_MH_TYPE))]
+        self.counters[f"unexpected.{type(msg).__name__}"] += 1
+        return []
+
+    def handle_pbu(self, src: str, pbu: ProxyBindingUpdate) -> list[Action]:
+        self.counters["pbu_received"] += 1
+        profile = self.policy.profile(pbu.mn_id) if pbu.mn_id is not None else None
+        request = _Request(src, pbu, profile)
+        for _what, holds, status in ADMISSION_CHECKS:
+            if not holds(self, request):
+                return self._reject(request, status)
+        try:
+            kind, bce = self._lookup(request)
+            if bce is not None:
+                self._check_order(pbu, bce)
+                if pbu.is_deregistration:
+                    return self._deregister(request, bce)
+                if kind is _Lookup.WAIT:
+                    return self._wait_for_deregistration(request, bce)
+                return self._update(request, bce)
+            if pbu.is_deregistration:
+                # RFC 6275 §10.3.2, which RFC 5213 builds on: nothing to de-register.
+                raise Reject(Status.NOT_HOME_AGENT_FOR_THIS_MOBILE_NODE, why="no binding")
+            return self._create(request)
+        except Reject as rej:
+            return self._reject(request, rej.status, rej.sequence, rej.why)
+
+    def on_timer(self) -> list[Action]:
+        """Run every timer that is due; call when :meth:`next_deadline` has passed."""
+        now = self.clock.monotonic()
+        actions: list[Action] = []
+        for pending in self._pending_timers.pop_due(now):
+            actions += self._wait_expired(pending)
+        for bce in self._timers.pop_due(now):
+            actions += self._bce_timer(bce, now)
+        return actions
+
+    def next_deadline(self) -> float | None:
+        a = self._timers.next_deadline()
+        b = self._pending_timers.next_deadline()
+        if a is None:
+            return b
+        return a if b is None else min(a, b)
+
+    # ------------------------------------------------------------------ checks
+
+    def _timestamp_in_window(self, pbu: ProxyBindingUpdate) -> bool:
+        if not self._use_timestamps:
+            return True
+        if pbu.timestamp is None:
+            return False
+        return abs(pbu.timestamp - ts.from_unix(self.clock.time())) <= self._window
+
+    def _check_order(self, pbu: ProxyBindingUpdate, bce: BindingCacheEntry) -> None:
+        """RFC 5213 §5.5: a PBU older than the last accepted one for the entry is refused."""
+        if self._use_timestamps:
+            if (
+                bce.timestamp is not None
+                and pbu.timestamp is not None
+                and pbu.timestamp < bce.timestamp
+            ):
+                raise Reject(Status.TIMESTAMP_LOWER_THAN_PREV_ACCEPTED)
+        elif pbu.sequence != bce.sequence and not _sequence_newer(pbu.sequence, bce.sequence):
+            # The PBA carries the last accepted sequence number so the MAG can resynchronize.
+            raise Reject(Status.SEQUENCE_NUMBER_OUT_OF_WINDOW, sequence=bce.sequence)
+
+    def _lookup(self, r: _Request) -> tuple[_Lookup, BindingCacheEntry | None]:
+        """RFC 5213 §5.4.1: which binding cache entry, if any, this PBU is about."""
+        pbu = r.pbu
+        mn_id = pbu.mn_id
+        requested = [p for p in pbu.home_network_prefixes if not p.is_zero]
+        if requested:  # §5.4.1.1
+            found: BindingCacheEntry | None = None
+            for prefix in requested:
+                bce = self.cache.by_prefix(prefix)
+                if bce is None:
+                    continue
+                if bce.mn_id != mn_id:
+                    raise Reject(
+                        Status.NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX,
+                        why=f"{prefix} is bound to another MN",
+                    )
+                if found is not None and found is not bce:
+                    raise Reject(
+                        Status.BCE_PBU_PREFIX_SET_DO_NOT_MATCH, why="prefixes span two bindings"
+                    )
+                found = bce
+            if found is None:
+                return _Lookup.NEW, None
+            if set(requested) != set(found.prefixes):
+                raise Reject(Status.BCE_PBU_PREFIX_SET_DO_NOT_MATCH)
+            return _Lookup.EXISTING, found
+        att = pbu.access_technology_type
+        if pbu.mn_link_layer_id is not None:  # §5.4.1.2
+            bce = self.cache.by_link(mn_id, att, pbu.mn_link_layer_id)
+            if bce is not None:
+                return _Lookup.EXISTING, bce
+        hi = pbu.handoff_indicator
+        candidates = self.cache.by_mn(mn_id)
+        if hi == HandoffIndicator.NEW_INTERFACE or not candidates:
+            return _Lookup.NEW, None
+        if hi == HandoffIndicator.NOT_CHANGED:
+            for bce in candidates:
+                if bce.proxy_coa == r.src:
+                    return _Lookup.EXISTING, bce
+            return _Lookup.NEW, None
+        if hi == HandoffIndicator.SAME_INTERFACE:
+            candidates = [b for b in candidates if b.access_technology_type == att] or candidates
+        latest = max(candidates, key=lambda b: b.refreshed_at)
+        if hi == HandoffIndicator.UNKNOWN:
+            if latest.proxy_coa != r.src and latest.state is BceState.ACTIVE:
+                return _Lookup.WAIT, latest
+            return _Lookup.EXISTING, latest
+        if hi in (HandoffIndicator.DIFFERENT_INTERFACE, HandoffIndicator.SAME_INTERFACE):
+            return _Lookup.EXISTING, latest
+        return _Lookup.NEW, None
+
+    # ------------------------------------------------------------------ transitions
+
+    def _grant(self, pbu: ProxyBindingUpdate) -> int:
+        return min(pbu.lifetime_units, self._max_units)
+
+    def _assign_prefixes(self, r: _Request) -> tuple[tuple[Prefix, ...], bool]:
+        """Prefixes for a new mobility session (§5.3.2), and whether they came from the pool."""
+        profile = r.profile
+        mn_id = r.pbu.mn_id
+        requested = [p for p in r.pbu.home_network_prefixes if not p.is_zero]
+        if requested:
+            pool_claims = []
+            for prefix in requested:
+                if prefix in profile.hnps:
+                    continue
+                if self.pool is not None and not profile.hnps and prefix in self.pool:
+                    pool_claims.append(prefix)
+                    continue
+                raise Reject(
+                    Status.NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX,
+                    why=f"{prefix} not in the MN's profile",
+                )
+            for prefix in pool_claims:
+                if not self.pool.claim(prefix, mn_id):
+                    raise Reject(
+                        Status.NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX, why=f"{prefix} is taken"
+                    )
+            return tuple(requested), bool(pool_claims)
+        if profile.hnps:
+            free = tuple(p for p in profile.hnps if self.cache.by_prefix(p) is None)
+            if free:
+                return free, False
+            # Every fixed prefix serves another interface of this MN (multihoming).
+        if self.pool is None:
+            raise Reject(Status.INSUFFICIENT_RESOURCES, why="no prefix pool configured")
+        prefix = self.pool.allocate(mn_id)
+        if prefix is None:
+            raise Reject(Status.INSUFFICIENT_RESOURCES, why="prefix pool exhausted")
+        return (prefix,), True
+
+    def _create(self, r: _Request) -> list[Action]:
+        pbu = r.pbu
+        prefixes, from_pool = self._assign_prefixes(r)
+        now = self.clock.monotonic()
+        units = self._grant(pbu)
+        lifetime = units * LIFETIME_UNIT
+        link_local = pbu.link_local_address
+        bce = BindingCacheEntry(
+            mn_id=pbu.mn_id,
+            prefixes=prefixes,
+            proxy_coa=r.src,
+            access_technology_type=pbu.access_technology_type,
+            mn_link_layer_id=pbu.mn_link_layer_id,
+            handoff_indicator=pbu.handoff_indicator,
+            mag_link_local=link_local if link_local and any(link_local) else None,
+            lifetime=lifetime,
+            expires_at=now + lifetime,
+            registered_at=now,
+            refreshed_at=now,
+            timestamp=pbu.timestamp,
+            sequence=pbu.sequence,
+            mn_id_subtype=pbu.mn_id_subtype,
+            from_pool=from_pool,
+        )
+        self.cache.add(bce)
+        self._timers.set(bce, bce.expires_at)
+        self.counters["registrations"] += 1
+        return [
+            RouteToMag(bce.mn_id, prefixes, r.src),
+            self._accept(pbu, bce, units),
+        ]
+
+    def _update(self, r: _Request, bce: BindingCacheEntry) -> list[Action]:
+        """Lifetime extension (§5.3.3) or handoff (§5.3.4) of an existing entry."""
+        pbu = r.pbu
+        now = self.clock.monotonic()
+        units = self._grant(pbu)
+        previous = bce.proxy_coa
+        handoff = previous != r.src
+        revived = bce.state is BceState.DEREGISTERING
+        bce.lifetime = units * LIFETIME_UNIT
+        bce.expires_at = now + bce.lifetime
+        bce.refreshed_at = now
+        bce.timestamp = pbu.timestamp
+        bce.sequence = pbu.sequence
+        bce.handoff_indicator = pbu.handoff_indicator
+        if pbu.link_local_address and any(pbu.link_local_address):
+            bce.mag_link_local = pbu.link_local_address
+        if pbu.access_technology_type != bce.access_technology_type or (
+            pbu.mn_link_layer_id is not None and pbu.mn_link_layer_id != bce.mn_link_layer_id
+        ):
+            self.cache.relink(
+                bce, pbu.access_technology_type, pbu.mn_link_layer_id or bce.mn_link_layer_id
+            )
+        bce.state = BceState.ACTIVE
+        self._timers.set(bce, bce.expires_at)
+        actions: list[Action] = []
+        if handoff:
+            bce.proxy_coa = r.src
+            bce.handoffs += 1
+            self.counters["handoffs"] += 1
+            actions.append(RouteToMag(bce.mn_id, bce.prefixes, r.src, previous))
+        elif revived:
+            self.counters["revived"] += 1
+            actions.append(RouteToMag(bce.mn_id, bce.prefixes, r.src))
+        else:
+            self.counters["refreshes"] += 1
+        actions.append(self._accept(pbu, bce, units))
+        return actions
+
+    def _deregister(self, r: _Request, bce: BindingCacheEntry) -> list[Action]:
+        """§5.3.5 de-registration."""
+        pbu = r.pbu
+        if bce.proxy_coa != r.src:
+            # The MN has moved on and this is its previous MAG catching up: the
+            # entry now belongs to the new MAG and must survive.
+            self.counters["deregistrations_from_previous_mag"] += 1
+            return [Send(r.src, self._pba(pbu, Status.ACCEPTED, 0, pbu.home_network_prefixes))]
+        bce.timestamp = pbu.timestamp if pbu.timestamp is not None else bce.timestamp
+        bce.sequence = pbu.sequence
+        pending = self._pending.get(bce.mn_id)
+        if pending is not None and pending.awaited is bce:
+            # The awaited de-registration: the waiting PBU was a handoff after all.
+            self._drop_pending(pending)
+            self.counters["deregistrations"] += 1
+            ack = Send(r.src, self._pba(pbu, Status.ACCEPTED, 0, bce.prefixes))
+            return [ack, *self._update(_Request(pending.src, pending.pbu, pending.profile), bce)]
+        actions: list[Action] = []
+        if bce.state is BceState.ACTIVE:
+            self.counters["deregistrations"] += 1
+            bce.state = BceState.DEREGISTERING
+            self._timers.set(bce, self.clock.monotonic() + self._min_delay)
+            actions.append(Unroute(bce.mn_id, bce.prefixes, bce.proxy_coa))
+        actions.append(Send(r.src, self._pba(pbu, Status.ACCEPTED, 0, bce.prefixes)))
+        return actions
+
+    def _wait_for_deregistration(self, r: _Request, bce: BindingCacheEntry) -> list[Action]:
+        pending = self._pending.get(bce.mn_id)
+        if pending is not None and pending.awaited is bce:
+            # A retransmission while we wait: answer the newest one later.
+            pending.src, pending.pbu, pending.profile = r.src, r.pbu, r.profile
+            self.counters["pbu_while_waiting"] += 1
+            return []
+        if pending is not None:
+            self._drop_pending(pending)
+        pending = PendingRegistration(r.src, r.pbu, r.profile, bce)
+        self._pending[bce.mn_id] = pending
+        self._pending_timers.set(pending, self.clock.monotonic() + self._max_wait)
+        self.counters["waits_for_deregistration"] += 1
+        return []
+
+    def _wait_expired(self, pending: PendingRegistration) -> list[Action]:
+        """MaxDelayBeforeNewBCEAssign passed with no de-registration: a new mobility session."""
+        self._pending.pop(pending.awaited.mn_id, None)
+        request = _Request(pending.src, pending.pbu, pending.profile)
+        try:
+            return self._create(request)
+        except Reject as rej:
+            return self._reject(request, rej.status, rej.sequence, rej.why)
+
+    def _drop_pending(self, pending: PendingRegistration) -> None:
+        self._pending.pop(pending.awaited.mn_id, None)
+        self._pending_timers.cancel(pending)
+
+    def _bce_timer(self, bce: BindingCacheEntry, now: float) -> list[Action]:
+        actions: list[Action] = []
+        if bce.state is BceState.ACTIVE:
+            self.counters["expirations"] += 1
+            actions.append(Unroute(bce.mn_id, bce.prefixes, bce.proxy_coa))
+            actions.append(
+                Notice(
+                    "info",
+                    f"binding of {bce.mn_id.decode(errors='replace')} expired at {bce.proxy_coa}",
+                )
+            )
+        self._delete(bce)
+        return actions
+
+    def _delete(self, bce: BindingCacheEntry) -> None:
+        self.cache.remove(bce)
+        self._timers.cancel(bce)
+        self.counters["deleted"] += 1
+        if bce.from_pool and self.pool is not None:
+            for prefix in bce.prefixes:
+                self.pool.release(prefix)
+
+    # ------------------------------------------------------------------ PBA (§5.3.6)
+
+    def _pba(
+        self,
+        pbu: ProxyBindingUpdate,
+        status: int,
+        units: int,
+        prefixes,
+        *,
+        sequence: int | None = None,
+        link_local: bytes | None = None,
+    ) -> ProxyBindingAck:
+        self.counters["pba_sent"] += 1
+        stamp = pbu.timestamp
+        if status == Status.TIMESTAMP_MISMATCH or (stamp is None and self._use_timestamps):
+            # Tell the MAG our time so the operator can see the clock offset.
+            stamp = ts.from_unix(self.clock.time())
+        return ProxyBindingAck(
+            status=status,
+            sequence=pbu.sequence if sequence is None else sequence,
+            lifetime_units=units,
+            flags=BA_FLAG_P,
+            mn_id=pbu.mn_id,
+            mn_id_subtype=pbu.mn_id_subtype,
+            home_network_prefixes=list(prefixes),
+            handoff_indicator=pbu.handoff_indicator,
+            access_technology_type=pbu.access_technology_type,
+            mn_link_layer_id=pbu.mn_link_layer_id,
+            link_local_address=link_local if link_local is not None else pbu.link_local_address,
+            timestamp=stamp,
+        )
+
+    def _accept(self, pbu: ProxyBindingUpdate, bce: BindingCacheEntry, units: int) -> Send:
+        link_local = None
+        if pbu.link_local_address is not None and not any(pbu.link_local_address):
+            # An all-zero Link-local Address option asks which address to use (§6.8).
+            link_local = bce.mag_link_local or pbu.link_local_address
+        return Send(
+            bce.proxy_coa,
+            self._pba(pbu, Status.ACCEPTED, units, bce.prefixes, link_local=link_local),
+        )
+
+    def _reject(
+        self, r: _Request, status: Status, sequence: int | None = None, why: str = ""
+    ) -> list[Action]:
+        self.counters[f"rejected.{status_name(status)}"] += 1
+        who = r.pbu.mn_id.decode(errors="replace") if r.pbu.mn_id is not None else "(no MN-ID)"
+        detail = f" ({why})" if why else ""
+        return [
+            Notice("info", f"rejected PBU from {r.src} for {who}: {status_name(status)}{detail}"),
+            Send(
+                r.src, self._pba(r.pbu, status, 0, r.pbu.home_network_prefixes, sequence=sequence)
+            ),
+        ]
+
+    # ------------------------------------------------------------------ views
+
+    def binding_rows(self, limit: int | None = None, mn_id: bytes | None = None) -> list[dict]:
+        """The binding cache as plain data (for pmipctl and the Ansible modules)."""
+        now = self.clock.monotonic()
+        entries = self.cache.by_mn(mn_id) if mn_id is not None else self.cache
+        rows = []
+        for bce in entries:
+            rows.append(bce_row(bce, now))
+            if limit is not None and len(rows) >= limit:
+                break
+        return rows
+
+    def status(self) -> dict:
+        return {
+            "role": "lma",
+            "address": self.address,
+            "bindings": len(self.cache),
+            "mobile_nodes": self.cache.mobile_nodes,
+            "pending": len(self._pending),
+            "pool": None
+            if self.pool is None
+            else {
+                "prefix": str(self.pool.base),
+                "length": self.pool.length,
+                "size": self.pool.size,
+                "in_use": self.pool.in_use,
+            },
+            "replay_protection": self.settings.replay_protection,
+        }
+
+
+def bce_row(bce: BindingCacheEntry, now: float) -> dict:
+    return {
+        "mn_id": bce.mn_id.decode(errors="replace"),
+        "hnps": [str(p) for p in bce.prefixes],
+        "proxy_coa": bce.proxy_coa,
+        "state": bce.state.value,
+        "access_technology_type": bce.access_technology_type,
+        "mn_link_layer_id": bce.mn_link_layer_id.hex(":") if bce.mn_link_layer_id else None,
+        "handoff_indicator": bce.handoff_indicator,
+        "mag_link_local": address_text(bce.mag_link_local) if bce.mag_link_local else None,
+        "lifetime": bce.lifetime,
+        "lifetime_remaining": max(0.0, round(bce.expires_at - now, 3)),
+        "registered_for": round(now - bce.registered_at, 3),
+        "handoffs": bce.handoffs,
+        "sequence": bce.sequence,
+        "timestamp": ts.to_unix(bce.timestamp) if bce.timestamp is not None else None,
+    }

@@ -1,0 +1,313 @@
+"""Mobility Header encoder and decoder (RFC 6275 §6.1, RFC 5213 §8, RFC 4283).
+
+Rules of this file:
+
+* ``decode`` never raises. Bytes that are not a well-formed message come back
+  as a :class:`Malformed` value with a stable reason, which the agents count
+  and log; a daemon is never killed by what arrives on its socket.
+* ``encode`` places every option at the alignment its RFC asks for (``xn+y``
+  from the start of the Mobility Header), fills the gaps with Pad1/PadN and
+  pads the message to a multiple of 8 octets.
+* Field positions come from ``struct`` layouts named after the RFC figures,
+  never from scattered numeric offsets.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+from .constants import (
+    IPPROTO_MH,
+    IPPROTO_NONE,
+    MHType,
+    OptionType,
+)
+from .messages import (
+    BindingError,
+    Malformed,
+    Message,
+    ProxyBindingAck,
+    ProxyBindingUpdate,
+    RawOption,
+    UnsupportedMessage,
+)
+from .prefix import Prefix
+
+# RFC 6275 §6.1.1: Payload Proto, Header Len, MH Type, Reserved, Checksum.
+_MH_HEADER = struct.Struct("!BBBBH")
+# RFC 6275 §6.1.7: Sequence #, flags (A|H|L|K|M|R|P|F|T + reserved), Lifetime.
+_BU_FIXED = struct.Struct("!HHH")
+# RFC 6275 §6.1.8: Status, flags (K|R|P|T + reserved), Sequence #, Lifetime.
+_BA_FIXED = struct.Struct("!BBHH")
+# RFC 6275 §6.1.9: Status, Reserved, Home Address.
+_BE_FIXED = struct.Struct("!BB16s")
+_U64 = struct.Struct("!Q")
+
+_MH_HEADER_LEN = _MH_HEADER.size  # 6
+_BU_OPTIONS_AT = _MH_HEADER_LEN + _BU_FIXED.size  # 12
+_BA_OPTIONS_AT = _MH_HEADER_LEN + _BA_FIXED.size  # 12
+_BE_OPTIONS_AT = _MH_HEADER_LEN + _BE_FIXED.size  # 24
+
+# Alignment xn+y of each option's Type octet, counted from the start of the
+# Mobility Header. Options not listed have no alignment requirement.
+ALIGNMENT: dict[int, tuple[int, int]] = {
+    OptionType.HOME_NETWORK_PREFIX: (8, 4),  # RFC 5213 §8.3
+    OptionType.MN_LINK_LAYER_IDENTIFIER: (2, 0),  # RFC 5213 §8.6
+    OptionType.LINK_LOCAL_ADDRESS: (8, 6),  # RFC 5213 §8.7
+    OptionType.TIMESTAMP: (8, 2),  # RFC 5213 §8.8
+}
+
+# Exact option body lengths (octets after Type and Length) of fixed-size options.
+_FIXED_LENGTH: dict[int, int] = {
+    OptionType.HOME_NETWORK_PREFIX: 18,
+    OptionType.HANDOFF_INDICATOR: 2,
+    OptionType.ACCESS_TECHNOLOGY_TYPE: 2,
+    OptionType.LINK_LOCAL_ADDRESS: 16,
+    OptionType.TIMESTAMP: 8,
+}
+
+
+class EncodeError(ValueError):
+    """A message object that cannot be put on the wire (a bug in the caller)."""
+
+
+# --------------------------------------------------------------------------- encode
+
+
+def _pad(buf: bytearray, count: int) -> None:
+    if count == 1:
+        buf.append(OptionType.PAD1)
+    elif count > 1:
+        buf += bytes((OptionType.PADN, count - 2))
+        buf += bytes(count - 2)
+
+
+def _put_option(buf: bytearray, otype: int, body: bytes) -> None:
+    align = ALIGNMENT.get(otype)
+    if align is not None:
+        x, y = align
+        _pad(buf, (y - len(buf)) % x)
+    if len(body) > 255:
+        raise EncodeError(f"option {otype} body of {len(body)} octets exceeds 255")
+    buf.append(otype)
+    buf.append(len(body))
+    buf += body
+
+
+def _put_common_options(buf: bytearray, msg: ProxyBindingUpdate | ProxyBindingAck) -> None:
+    if msg.mn_id is not None:
+        if not msg.mn_id:
+            raise EncodeError("empty mobile node identifier")
+        _put_option(buf, OptionType.MN_IDENTIFIER, bytes((msg.mn_id_subtype,)) + msg.mn_id)
+    for prefix in msg.home_network_prefixes:
+        if not 0 <= prefix.length <= 128 or len(prefix.address) != 16:
+            raise EncodeError(f"bad home network prefix {prefix!r}")
+        _put_option(buf, OptionType.HOME_NETWORK_PREFIX, bytes((0, prefix.length)) + prefix.address)
+    if msg.handoff_indicator is not None:
+        _put_option(buf, OptionType.HANDOFF_INDICATOR, bytes((0, msg.handoff_indicator)))
+    if msg.access_technology_type is not None:
+        _put_option(buf, OptionType.ACCESS_TECHNOLOGY_TYPE, bytes((0, msg.access_technology_type)))
+    if msg.mn_link_layer_id is not None:
+        if not msg.mn_link_layer_id:
+            raise EncodeError("empty mobile node link-layer identifier")
+        _put_option(buf, OptionType.MN_LINK_LAYER_IDENTIFIER, b"\x00\x00" + msg.mn_link_layer_id)
+    if msg.link_local_address is not None:
+        if len(msg.link_local_address) != 16:
+            raise EncodeError("link-local address must be 16 octets")
+        _put_option(buf, OptionType.LINK_LOCAL_ADDRESS, msg.link_local_address)
+    if msg.timestamp is not None:
+        _put_option(buf, OptionType.TIMESTAMP, _U64.pack(msg.timestamp))
+    for opt in msg.other:
+        _put_option(buf, opt.type, opt.data)
+
+
+def _finish(buf: bytearray, mh_type: int) -> bytes:
+    _pad(buf, -len(buf) % 8)
+    header_len = len(buf) // 8 - 1
+    if header_len > 255:
+        raise EncodeError("message longer than a Mobility Header can be")
+    _MH_HEADER.pack_into(buf, 0, IPPROTO_NONE, header_len, mh_type, 0, 0)
+    return bytes(buf)
+
+
+def encode(msg: Message) -> bytes:
+    """Message → Mobility Header bytes with a zero checksum.
+
+    The checksum is left for the kernel (``IPV6_CHECKSUM`` at offset 4) or for
+    :func:`with_checksum` when the addresses are known.
+    """
+    buf = bytearray(_MH_HEADER_LEN)
+    if isinstance(msg, ProxyBindingUpdate):
+        buf += _BU_FIXED.pack(msg.sequence, msg.flags, msg.lifetime_units)
+        _put_common_options(buf, msg)
+    elif isinstance(msg, ProxyBindingAck):
+        buf += _BA_FIXED.pack(msg.status, msg.flags, msg.sequence, msg.lifetime_units)
+        _put_common_options(buf, msg)
+    elif isinstance(msg, BindingError):
+        buf += _BE_FIXED.pack(msg.status, 0, msg.home_address)
+        for opt in msg.other:
+            _put_option(buf, opt.type, opt.data)
+    elif isinstance(msg, UnsupportedMessage):
+        buf += msg.body
+    else:
+        raise EncodeError(f"cannot encode {type(msg).__name__}")
+    return _finish(buf, msg.mh_type)
+
+
+def checksum(src: str, dst: str, mh: bytes) -> int:
+    """The Mobility Header checksum over the IPv6 pseudo-header (RFC 6275 §6.1.1).
+
+    Computed with the checksum field of ``mh`` taken as zero.
+    """
+    data = bytearray(socket.inet_pton(socket.AF_INET6, src))
+    data += socket.inet_pton(socket.AF_INET6, dst)
+    data += struct.pack("!I3xB", len(mh), IPPROTO_MH)
+    body = bytearray(mh)
+    body[4:6] = b"\x00\x00"
+    data += body
+    if len(data) % 2:
+        data.append(0)
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return (~total & 0xFFFF) or 0xFFFF
+
+
+def with_checksum(src: str, dst: str, mh: bytes) -> bytes:
+    """``mh`` with its checksum field filled in for the given addresses."""
+    out = bytearray(mh)
+    struct.pack_into("!H", out, 4, checksum(src, dst, mh))
+    return bytes(out)
+
+
+# --------------------------------------------------------------------------- decode
+
+
+class _Bad(Exception):
+    """Internal: raised inside the decoder, turned into Malformed at its edge."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def decode(data: bytes) -> Message | Malformed:
+    """Mobility Header bytes (as read from a raw socket) → a message or :class:`Malformed`."""
+    try:
+        return _decode(data)
+    except _Bad as bad:
+        return Malformed(bad.reason, bad.detail)
+    except Exception as exc:  # the codec promises never to raise
+        return Malformed("decoder-error", f"{type(exc).__name__}: {exc}")
+
+
+def _decode(data: bytes) -> Message | Malformed:
+    if len(data) < 8:
+        raise _Bad("too-short", f"{len(data)} octets")
+    payload_proto, header_len, mh_type, _reserved, _csum = _MH_HEADER.unpack_from(data)
+    if payload_proto != IPPROTO_NONE:
+        raise _Bad("payload-proto", f"payload proto {payload_proto}, expected 59")
+    length = (header_len + 1) * 8
+    if length != len(data):
+        raise _Bad("length-mismatch", f"header says {length} octets, got {len(data)}")
+    if mh_type == MHType.BINDING_UPDATE:
+        if length < _BU_OPTIONS_AT:
+            raise _Bad("too-short", "binding update shorter than its fixed part")
+        sequence, flags, lifetime = _BU_FIXED.unpack_from(data, _MH_HEADER_LEN)
+        msg: ProxyBindingUpdate | ProxyBindingAck = ProxyBindingUpdate(sequence, lifetime, flags)
+        _decode_options(data, _BU_OPTIONS_AT, msg)
+        return msg
+    if mh_type == MHType.BINDING_ACK:
+        if length < _BA_OPTIONS_AT:
+            raise _Bad("too-short", "binding acknowledgement shorter than its fixed part")
+        status, flags, sequence, lifetime = _BA_FIXED.unpack_from(data, _MH_HEADER_LEN)
+        msg = ProxyBindingAck(status, sequence, lifetime, flags)
+        _decode_options(data, _BA_OPTIONS_AT, msg)
+        return msg
+    if mh_type == MHType.BINDING_ERROR:
+        if length < _BE_OPTIONS_AT:
+            raise _Bad("too-short", "binding error shorter than its fixed part")
+        status, _res, home = _BE_FIXED.unpack_from(data, _MH_HEADER_LEN)
+        err = BindingError(status, home)
+        for otype, body in _iter_options(data, _BE_OPTIONS_AT):
+            err.other.append(RawOption(otype, body))
+        return err
+    return UnsupportedMessage(mh_type, bytes(data[_MH_HEADER_LEN:]))
+
+
+def _iter_options(data: bytes, pos: int):
+    """Yield (type, body) of each option from ``pos`` to the end, padding skipped."""
+    end = len(data)
+    while pos < end:
+        otype = data[pos]
+        if otype == OptionType.PAD1:
+            pos += 1
+            continue
+        if pos + 2 > end:
+            raise _Bad("option-truncated", f"option {otype} at {pos} has no length octet")
+        olen = data[pos + 1]
+        body_at = pos + 2
+        pos = body_at + olen
+        if pos > end:
+            raise _Bad("option-overrun", f"option {otype} of length {olen} runs past the message")
+        if otype == OptionType.PADN:
+            continue
+        yield otype, data[body_at:pos]
+
+
+# Options that may appear once: a second copy would make the message ambiguous
+# (which identifier is the mobile node?), so it is refused rather than guessed.
+_SINGLETON_TYPES = frozenset(
+    (
+        OptionType.MN_IDENTIFIER,
+        OptionType.HANDOFF_INDICATOR,
+        OptionType.ACCESS_TECHNOLOGY_TYPE,
+        OptionType.MN_LINK_LAYER_IDENTIFIER,
+        OptionType.LINK_LOCAL_ADDRESS,
+        OptionType.TIMESTAMP,
+    )
+)
+
+
+def _decode_options(data: bytes, pos: int, msg: ProxyBindingUpdate | ProxyBindingAck) -> None:
+    seen: set[int] = set()
+    prefixes = msg.home_network_prefixes
+    for otype, body in _iter_options(data, pos):
+        expected = _FIXED_LENGTH.get(otype)
+        if expected is not None and len(body) != expected:
+            raise _Bad(
+                "option-length", f"option {otype} has length {len(body)}, expected {expected}"
+            )
+        if otype == OptionType.HOME_NETWORK_PREFIX:
+            plen = body[1]
+            if plen > 128:
+                raise _Bad("prefix-length", f"home network prefix length {plen}")
+            prefixes.append(Prefix(bytes(body[2:18]), plen))
+            continue
+        if otype in _SINGLETON_TYPES:
+            if otype in seen:
+                raise _Bad("duplicate-option", f"option {otype} appears twice")
+            seen.add(otype)
+        if otype == OptionType.MN_IDENTIFIER:
+            if len(body) < 2:
+                raise _Bad("option-length", "mobile node identifier is empty")
+            msg.mn_id_subtype = body[0]
+            msg.mn_id = bytes(body[1:])
+        elif otype == OptionType.HANDOFF_INDICATOR:
+            msg.handoff_indicator = body[1]
+        elif otype == OptionType.ACCESS_TECHNOLOGY_TYPE:
+            msg.access_technology_type = body[1]
+        elif otype == OptionType.MN_LINK_LAYER_IDENTIFIER:
+            if len(body) < 3:
+                raise _Bad("option-length", "mobile node link-layer identifier is empty")
+            msg.mn_link_layer_id = bytes(body[2:])
+        elif otype == OptionType.LINK_LOCAL_ADDRESS:
+            msg.link_local_address = bytes(body)
+        elif otype == OptionType.TIMESTAMP:
+            msg.timestamp = _U64.unpack(body)[0]
+        else:
+            # RFC 6275 §6.2.1: options we do not understand are skipped, but kept
+            # so that a relay or a log can still show them.
+            msg.other.append(RawOption(otype, bytes(body)))
