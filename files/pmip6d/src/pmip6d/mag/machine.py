@@ -213,8 +213,12 @@ class MobileAccessGateway:
         if (
             entry is None
             or entry.txn is _Txn.NONE
-            or pba.sequence != entry.sequence
             or src != entry.lma
+            # A 135 reject carries the LMA's last accepted sequence number, not ours.
+            or (
+                pba.sequence != entry.sequence
+                and pba.status != Status.SEQUENCE_NUMBER_OUT_OF_WINDOW
+            )
         ):
             # Late answer to a retransmitted PBU, a duplicate, or not ours at all.
             self.counters["pba_unmatched"] += 1

@@ -1,0 +1,261 @@
+"""Config and policy files: what loads, and one message naming file and field when not."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import POLICY
+from pmip6d.config import ConfigError, LmaConfig, MagConfig, load, parse_mac
+from pmip6d.daemon.agents import load_lma, load_mag
+from pmip6d.policy import Policy
+
+LMA_CONFIG = {
+    "name": "lma",
+    "policy": "policy.yml",
+    "control_socket": "/tmp/pmip6d-test-lma.sock",
+    "prefix_pool": {"prefix": "2001:db8:100::/48", "length": 64},
+}
+MAG_CONFIG = {"name": "mag1", "policy": "policy.yml", "control_socket": "/tmp/pmip6d-test-mag.sock"}
+
+
+def write(tmp_path: Path, name: str, data) -> Path:
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture
+def domain(tmp_path):
+    write(tmp_path, "policy.yml", POLICY)
+    write(tmp_path, "lma.yml", LMA_CONFIG)
+    write(tmp_path, "mag.yml", MAG_CONFIG)
+    return tmp_path
+
+
+def test_valid_files_load(domain):
+    config, lma = load_lma(domain / "lma.yml")
+    assert config.replay_protection == "timestamp"
+    assert lma.address == "2001:db8:ffff::1"
+    assert lma.pool.size == 65536
+    config, mag = load_mag(domain / "mag.yml")
+    assert mag.address == "2001:db8:ffff::11"
+    assert config.link_local_address == "fe80::1"
+
+
+def test_relative_policy_path_resolves_beside_config(domain):
+    config = load(domain / "lma.yml", LmaConfig)
+    assert config.policy == domain / "policy.yml"
+
+
+def policy_error(tmp_path, mutate) -> str:
+    doc = copy.deepcopy(POLICY)
+    mutate(doc)
+    path = write(tmp_path, "policy.yml", doc)
+    with pytest.raises(ConfigError) as err:
+        Policy.load(path)
+    text = str(err.value)
+    assert text.startswith(f"{path}: "), text
+    assert "\n" not in text
+    return text
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "words"),
+    [
+        (
+            lambda d: d["mobile_nodes"][1].update(macs=["zz:00:00:00:00:01"]),
+            "mobile_nodes[1].macs[0]",
+            "not a MAC address",
+        ),
+        (
+            lambda d: d["mobile_nodes"][1].update(macs=[123456]),
+            "mobile_nodes[1].macs[0]",
+            "must be quoted",
+        ),
+        (lambda d: d["mobile_nodes"][1].update(macs=[]), "mobile_nodes[1].macs", "at least 1"),
+        (
+            lambda d: d["mobile_nodes"][1].update(macs=["02:00:00:00:01:01"]),
+            "mobile_nodes[1].macs[0]",
+            "also mobile node 'mn1@lab.example'",
+        ),
+        (
+            lambda d: d["mobile_nodes"][1].update(id="mn1@lab.example"),
+            "mobile_nodes[1].id",
+            "listed twice",
+        ),
+        (
+            lambda d: d["mobile_nodes"][1].update(lma="nowhere"),
+            "mobile_nodes[1].lma",
+            "no LMA named",
+        ),
+        (
+            lambda d: d["mobile_nodes"][1].update(mags=["mag9"]),
+            "mobile_nodes[1].mags[0]",
+            "no MAG named",
+        ),
+        (
+            lambda d: d["mobile_nodes"][3].update(hnps=["2001:db8:200:1:8000::/65"]),
+            "mobile_nodes[3].hnps[0]",
+            "overlaps mobile_nodes[2].hnps[0]",
+        ),
+        (
+            lambda d: d["mobile_nodes"][1].update(hnps=["2001:db8:200::1/64"]),
+            "mobile_nodes[1].hnps[0]",
+            "host bits set",
+        ),
+        (
+            lambda d: d["mobile_nodes"][1].update(colour="red"),
+            "mobile_nodes[1].colour",
+            "Extra inputs",
+        ),
+        (
+            lambda d: d["lmas"][0].update(accept_mags=["mag1", "ghost"]),
+            "lmas[0].accept_mags[1]",
+            "no MAG named 'ghost'",
+        ),
+        (
+            lambda d: d["lmas"][0].update(address="not-an-address"),
+            "lmas[0].address",
+            "not an IPv6 address",
+        ),
+        (
+            lambda d: d["mags"][1].update(address="2001:db8:ffff::11"),
+            "mags[1].address",
+            "also mags[0]",
+        ),
+        (
+            lambda d: d["mags"].append({"name": "mag1", "address": "2001:db8::5"}),
+            "mags[3].name",
+            "twice",
+        ),
+        (lambda d: d.update(lmas=[]), "lmas", "at least 1"),
+    ],
+)
+def test_policy_errors_name_the_field(tmp_path, mutate, field, words):
+    text = policy_error(tmp_path, mutate)
+    assert f": {field}: " in text, text
+    assert words in text, text
+
+
+def test_unquoted_mac_in_yaml_is_explained(tmp_path):
+    doc = yaml.safe_dump(POLICY)
+    assert "02:00:00:00:02:02" in doc
+    doc = doc.replace("'02:00:00:00:02:02'", "12:34:56:12:34:56").replace(
+        "02:00:00:00:02:02", "12:34:56:12:34:56"
+    )
+    path = write(tmp_path, "policy.yml", doc)
+    with pytest.raises(ConfigError, match=r"mobile_nodes\[1\]\.macs\[0\]: .*must be quoted"):
+        Policy.load(path)
+
+
+def test_yaml_syntax_error_names_line(tmp_path):
+    path = write(tmp_path, "policy.yml", "lmas:\n  - name: lma\n   address: x\n")
+    with pytest.raises(ConfigError, match=r"policy\.yml: line 3: "):
+        Policy.load(path)
+
+
+def test_empty_and_missing_files(tmp_path):
+    with pytest.raises(ConfigError, match="the file is empty"):
+        Policy.load(write(tmp_path, "policy.yml", ""))
+    with pytest.raises(ConfigError, match="cannot read"):
+        Policy.load(tmp_path / "nope.yml")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        Policy.load(write(tmp_path, "policy.yml", "- 1\n- 2\n"))
+
+
+@pytest.mark.parametrize(
+    ("change", "pattern"),
+    [
+        ({"name": "mag1"}, r"lma\.yml: name: no LMA named 'mag1'"),
+        ({"replay_protection": "nonce"}, r"lma\.yml: replay_protection: "),
+        (
+            {"prefix_pool": {"prefix": "2001:db8:200::/48"}},
+            r"lma\.yml: prefix_pool\.prefix: .*overlaps the fixed",
+        ),
+        (
+            {"prefix_pool": {"prefix": "2001:db8:100::/48", "length": 40}},
+            r"lma\.yml: prefix_pool\.length: 40 is shorter",
+        ),
+        ({"max_binding_lifetime": 1}, r"lma\.yml: max_binding_lifetime: "),
+        ({"surprise": 1}, r"lma\.yml: surprise: Extra inputs"),
+    ],
+)
+def test_lma_config_errors(domain, change, pattern):
+    write(domain, "lma.yml", {**LMA_CONFIG, **change})
+    with pytest.raises(ConfigError, match=pattern):
+        load_lma(domain / "lma.yml")
+
+
+@pytest.mark.parametrize(
+    ("change", "pattern"),
+    [
+        ({"name": "lma"}, r"mag\.yml: name: no MAG named 'lma'"),
+        (
+            {"link_local_address": "2001:db8::1"},
+            r"mag\.yml: link_local_address: .*not a link-local",
+        ),
+        ({"default_lma": "lma"}, r"mag\.yml: default_lma: .*does not serve unlisted"),
+        ({"default_lma": "zzz"}, r"mag\.yml: default_lma: no LMA named"),
+        ({"refresh_fraction": 1.5}, r"mag\.yml: refresh_fraction: "),
+        (
+            {"initial_bindack_timeout_first_reg_ms": 60000},
+            r"mag\.yml: initial_bindack_timeout_first_reg_ms",
+        ),
+    ],
+)
+def test_mag_config_errors(domain, change, pattern):
+    write(domain, "mag.yml", {**MAG_CONFIG, **change})
+    with pytest.raises(ConfigError, match=pattern):
+        load_mag(domain / "mag.yml")
+
+
+def test_mag_config_defaults_follow_rfc():
+    config = MagConfig.model_validate({"name": "m", "policy": "p"})
+    assert config.initial_bindack_timeout_first_reg_ms == 1500
+    assert config.max_bindack_timeout_ms == 32000
+    lma = LmaConfig.model_validate({"name": "l", "policy": "p"})
+    assert lma.min_delay_before_bce_delete_ms == 10000
+    assert lma.max_delay_before_new_bce_assign_ms == 1500
+    assert lma.timestamp_validity_window_ms == 300
+
+
+def test_unlisted_mobile_nodes(domain):
+    doc = copy.deepcopy(POLICY)
+    doc["lmas"][0]["serve_unlisted"] = True
+    write(domain, "policy.yml", doc)
+    write(domain, "mag.yml", {**MAG_CONFIG, "default_lma": "lma"})
+    _, mag = load_mag(domain / "mag.yml")
+    profile = mag.policy.profile_for_mac(bytes.fromhex("02aabbccddee"))
+    assert profile.mn_id == b"02aabbccddee@lab.example" and profile.lma == "2001:db8:ffff::1"
+
+
+@pytest.mark.parametrize("text", ["02:00:5e:00:53:01", "02-00-5E-00-53-01", "0200.5e00.5301"])
+def test_mac_spellings(text):
+    assert parse_mac(text) == bytes.fromhex("02005e005301")
+
+
+def test_check_command_fails_at_once_with_one_line(domain):
+    write(domain, "lma.yml", {**LMA_CONFIG, "prefix_pool": {"prefix": "2001:db8:100::1/48"}})
+    result = subprocess.run(
+        [sys.executable, "-m", "pmip6d", "lma", "-c", str(domain / "lma.yml"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "lma.yml: prefix_pool.prefix: " in lines[0] and "host bits set" in lines[0]
+    ok = subprocess.run(
+        [sys.executable, "-m", "pmip6d", "mag", "-c", str(domain / "mag.yml"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ok.returncode == 0 and "OK" in ok.stdout

@@ -1,0 +1,319 @@
+"""MAG state machine: attach → PBU → PBA → service, retransmission, refresh, detach, rejects."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import LMA, MAC1, MAG1, MAG2, MN1, make_lma, make_mag
+from pmip6d.actions import Notice, Send, ServeMobileNode, StopServing
+from pmip6d.mag import BulState
+from pmip6d.wire import (
+    ZERO_PREFIX,
+    HandoffIndicator,
+    Prefix,
+    ProxyBindingAck,
+    ProxyBindingUpdate,
+    Status,
+    encode,
+)
+from pmip6d.wire import timestamp as ts
+
+HNP = Prefix.parse("2001:db8:100:1::/64")
+UNKNOWN_MAC = bytes.fromhex("02000000ffff")
+
+
+def sent_pbus(actions) -> list[ProxyBindingUpdate]:
+    return [a.message for a in actions if isinstance(a, Send)]
+
+
+def one_pbu(actions) -> ProxyBindingUpdate:
+    [a] = [a for a in actions if isinstance(a, Send)]
+    assert a.destination == LMA and isinstance(a.message, ProxyBindingUpdate)
+    return a.message
+
+
+def pba_for(
+    pbu: ProxyBindingUpdate, status=0, units=None, hnps=(HNP,), stamp=None
+) -> ProxyBindingAck:
+    return ProxyBindingAck(
+        status=status,
+        sequence=pbu.sequence,
+        lifetime_units=pbu.lifetime_units if units is None else units,
+        mn_id=pbu.mn_id,
+        home_network_prefixes=list(hnps),
+        handoff_indicator=pbu.handoff_indicator,
+        access_technology_type=pbu.access_technology_type,
+        mn_link_layer_id=pbu.mn_link_layer_id,
+        link_local_address=pbu.link_local_address,
+        timestamp=pbu.timestamp if stamp is None else stamp,
+    )
+
+
+def bring_up(mag, clock) -> ProxyBindingUpdate:
+    pbu = one_pbu(mag.attach(MAC1, interface="ap1"))
+    actions = mag.handle_pba(LMA, pba_for(pbu))
+    assert [type(a) for a in actions] == [ServeMobileNode]
+    return pbu
+
+
+def test_attach_sends_a_complete_pbu(mag1, clock):
+    pbu = one_pbu(mag1.attach(MAC1, interface="ap1"))
+    assert pbu.proxy and pbu.flags & 0x8000  # P and A
+    assert pbu.mn_id == MN1
+    assert pbu.home_network_prefixes == [ZERO_PREFIX]
+    assert pbu.handoff_indicator == HandoffIndicator.NEW_INTERFACE
+    assert pbu.access_technology_type == 4
+    assert pbu.mn_link_layer_id == MAC1
+    assert pbu.link_local_address == bytes.fromhex("fe80" + "0" * 26 + "01")
+    assert pbu.timestamp == ts.from_unix(clock.time())
+    assert pbu.lifetime == 600
+    [row] = mag1.binding_rows()
+    assert row["state"] == "registering" and row["interface"] == "ap1"
+
+
+def test_accepting_pba_serves_the_mobile_node(mag1, clock):
+    pbu = one_pbu(mag1.attach(MAC1, interface="ap1"))
+    [serve] = mag1.handle_pba(LMA, pba_for(pbu))
+    b = serve.binding
+    assert (b.mn_id, b.mac, b.prefixes, b.lma, b.interface, b.lifetime) == (
+        MN1,
+        MAC1,
+        (HNP,),
+        LMA,
+        "ap1",
+        600,
+    )
+    assert mag1.binding_rows()[0]["state"] == "active"
+    assert mag1.counters["registered"] == 1
+
+
+def test_unknown_mac_gets_no_service(mag1):
+    actions = mag1.attach(UNKNOWN_MAC)
+    assert sent_pbus(actions) == []
+    assert any(isinstance(a, Notice) and "no policy profile" in a.text for a in actions)
+    assert mag1.counters["attach_unknown_mn"] == 1
+
+
+def test_mn_restricted_to_other_mags(mag1):
+    actions = mag1.attach(bytes.fromhex("020000000606"))
+    assert sent_pbus(actions) == []
+    assert mag1.counters["attach_not_allowed_here"] == 1
+
+
+def test_retransmission_backs_off_then_gives_up(mag1, clock):
+    first = one_pbu(mag1.attach(MAC1))
+    seqs, times = [first.sequence], []
+    start = clock.monotonic()
+    while True:
+        deadline = mag1.next_deadline()
+        if deadline is None:
+            break
+        clock.advance(deadline - clock.monotonic())
+        actions = mag1.on_timer()
+        pbus = sent_pbus(actions)
+        if not pbus:
+            assert any(isinstance(a, Notice) and "no PBA" in a.text for a in actions)
+            break
+        times.append(round(clock.monotonic() - start, 3))
+        seqs.append(pbus[0].sequence)
+        assert pbus[0].timestamp == ts.from_unix(clock.time())
+    # InitialBindackTimeoutFirstReg 1.5 s doubling up to MaxBindackTimeout 32 s.
+    assert times == [1.5, 4.5, 10.5, 22.5]
+    assert round(clock.monotonic() - start, 3) == 46.5
+    assert len(set(seqs)) == len(seqs), "every transmission has a new sequence number"
+    assert mag1.binding_rows() == []
+    assert mag1.counters["gave_up.register"] == 1
+
+
+def test_answer_to_an_old_transmission_is_ignored(mag1, clock):
+    first = one_pbu(mag1.attach(MAC1))
+    clock.advance(1.5)
+    second = one_pbu(mag1.on_timer())
+    assert mag1.handle_pba(LMA, pba_for(first)) == []
+    assert mag1.counters["pba_unmatched"] == 1
+    assert [type(a) for a in mag1.handle_pba(LMA, pba_for(second))] == [ServeMobileNode]
+
+
+def test_pba_from_wrong_source_is_ignored(mag1):
+    pbu = one_pbu(mag1.attach(MAC1))
+    assert mag1.handle_pba("2001:db8::bad", pba_for(pbu)) == []
+    assert mag1.binding_rows()[0]["state"] == "registering"
+
+
+def test_refresh_before_expiry(mag1, clock):
+    bring_up(mag1, clock)
+    assert mag1.next_deadline() == pytest.approx(clock.monotonic() + 480)
+    clock.advance(480)
+    refresh = one_pbu(mag1.on_timer())
+    assert refresh.handoff_indicator == HandoffIndicator.NOT_CHANGED
+    assert refresh.home_network_prefixes == [HNP]
+    assert refresh.lifetime == 600
+    assert mag1.handle_pba(LMA, pba_for(refresh, units=100)) == []
+    assert mag1.binding_rows()[0]["lifetime"] == 400
+    assert mag1.next_deadline() == pytest.approx(clock.monotonic() + 320)
+
+
+def test_refresh_unanswered_until_expiry_stops_service(mag1, clock):
+    bring_up(mag1, clock)
+    clock.advance(480)
+    one_pbu(mag1.on_timer())
+    stop = None
+    while stop is None:
+        clock.advance(mag1.next_deadline() - clock.monotonic())
+        for a in mag1.on_timer():
+            if isinstance(a, StopServing):
+                stop = a
+    assert clock.monotonic() == pytest.approx(1000 + 600)
+    assert "expired" in stop.reason
+    assert mag1.binding_rows() == []
+
+
+def test_detach_stops_service_and_deregisters(mag1, clock):
+    bring_up(mag1, clock)
+    actions = mag1.detach(MAC1)
+    assert isinstance(actions[0], StopServing) and actions[0].reason == "detached"
+    dereg = one_pbu(actions)
+    assert dereg.lifetime_units == 0 and dereg.home_network_prefixes == [HNP]
+    assert mag1.binding_rows()[0]["state"] == "deregistering"
+    assert mag1.handle_pba(LMA, pba_for(dereg)) == []
+    assert mag1.binding_rows() == []
+
+
+def test_detach_while_registering_deregisters_once_accepted(mag1):
+    pbu = one_pbu(mag1.attach(MAC1))
+    assert mag1.detach(MAC1) == []
+    actions = mag1.handle_pba(LMA, pba_for(pbu))
+    dereg = one_pbu(actions)
+    assert dereg.lifetime_units == 0 and dereg.home_network_prefixes == [HNP]
+    assert not [a for a in actions if isinstance(a, ServeMobileNode)]
+
+
+def test_detach_while_registering_without_answer(mag1, clock):
+    one_pbu(mag1.attach(MAC1))
+    mag1.detach(MAC1)
+    clock.advance(1.5)
+    dereg = one_pbu(mag1.on_timer())
+    assert dereg.lifetime_units == 0
+
+
+def test_reattach_while_active_serves_again_without_signaling(mag1, clock):
+    bring_up(mag1, clock)
+    actions = mag1.attach(MAC1, interface="ap2")
+    assert [type(a) for a in actions] == [ServeMobileNode]
+    assert actions[0].binding.interface == "ap2"
+
+
+def test_reattach_while_deregistering_registers_again(mag1, clock):
+    bring_up(mag1, clock)
+    mag1.detach(MAC1)
+    pbu = one_pbu(mag1.attach(MAC1))
+    assert pbu.lifetime_units > 0 and pbu.home_network_prefixes == [HNP]
+    assert [type(a) for a in mag1.handle_pba(LMA, pba_for(pbu))] == [ServeMobileNode]
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        Status.NOT_LMA_FOR_THIS_MOBILE_NODE,
+        Status.PROXY_REG_NOT_ENABLED,
+        Status.INSUFFICIENT_RESOURCES,
+    ],
+)
+def test_reject_means_no_service_and_a_reason(mag1, status):
+    pbu = one_pbu(mag1.attach(MAC1))
+    actions = mag1.handle_pba(LMA, pba_for(pbu, status=status, units=0))
+    [notice] = actions
+    assert notice.level == "warning" and status.name in notice.text
+    assert mag1.binding_rows() == []
+    assert mag1.counters[f"rejected.{status.name}"] == 1
+
+
+def test_reject_on_refresh_stops_service(mag1, clock):
+    bring_up(mag1, clock)
+    clock.advance(480)
+    refresh = one_pbu(mag1.on_timer())
+    actions = mag1.handle_pba(
+        LMA, pba_for(refresh, status=Status.NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX)
+    )
+    assert any(isinstance(a, StopServing) for a in actions)
+
+
+def test_timestamp_mismatch_reports_clock_offset(mag1, clock):
+    pbu = one_pbu(mag1.attach(MAC1))
+    lma_time = ts.from_unix(clock.time() + 2.5)
+    [notice] = mag1.handle_pba(LMA, pba_for(pbu, status=156, units=0, stamp=lma_time))
+    assert "+2.500 s" in notice.text
+
+
+def test_sequence_out_of_window_resynchronizes(clock):
+    mag = make_mag(clock, replay_protection="sequence")
+    pbu = one_pbu(mag.attach(MAC1))
+    assert pbu.timestamp is None
+    rejected = pba_for(pbu, status=135, units=0)
+    rejected.sequence = 40000  # not the PBU's number: the last one the LMA accepted
+    retry = one_pbu(mag.handle_pba(LMA, rejected))
+    assert retry.sequence == 40001
+    assert retry.lifetime_units == pbu.lifetime_units
+
+
+def test_accept_without_prefix_is_unusable(mag1):
+    pbu = one_pbu(mag1.attach(MAC1))
+    [notice] = mag1.handle_pba(LMA, pba_for(pbu, hnps=()))
+    assert "no prefix" in notice.text
+
+
+def test_malformed_pba_bytes_are_counted(mag1):
+    assert not [a for a in mag1.receive(LMA, b"garbage!") if not isinstance(a, Notice)]
+    assert sum(v for k, v in mag1.counters.items() if k.startswith("malformed.")) == 1
+
+
+# ------------------------------------------------------------------ with a real LMA machine
+
+
+class Wire:
+    """An in-memory network between one LMA and several MAGs (bytes really encoded)."""
+
+    def __init__(self, lma, mags):
+        self.lma, self.mags, self.effects = lma, mags, []
+
+    def run(self, actions, sender):
+        queue = [(sender, a) for a in actions]
+        while queue:
+            origin, action = queue.pop(0)
+            if not isinstance(action, Send):
+                self.effects.append(action)
+                continue
+            data = encode(action.message)
+            if action.destination == LMA:
+                queue += [(LMA, a) for a in self.lma.receive(origin, data)]
+            else:
+                queue += [
+                    (action.destination, a)
+                    for a in self.mags[action.destination].receive(LMA, data)
+                ]
+
+
+def test_full_handover_over_encoded_messages(clock):
+    lma = make_lma(clock)
+    m1, m2 = make_mag(clock), make_mag(clock, MAG2, "mag2")
+    net = Wire(lma, {MAG1: m1, MAG2: m2})
+    net.run(m1.attach(MAC1, interface="ap1"), MAG1)
+    [serve1] = [e for e in net.effects if isinstance(e, ServeMobileNode)]
+    hnp = serve1.binding.prefixes
+    clock.advance(10)
+    net.run(m2.attach(MAC1, interface="ap2", handoff_indicator=3), MAG2)
+    net.run(m1.detach(MAC1), MAG1)
+    assert lma.binding_rows()[0]["proxy_coa"] == MAG2
+    assert lma.binding_rows()[0]["hnps"] == [str(p) for p in hnp]
+    serves = [e for e in net.effects if isinstance(e, ServeMobileNode)]
+    assert serves[-1].binding.prefixes == hnp and serves[-1].binding.interface == "ap2"
+    assert m1.binding_rows() == [] and m2.binding_rows()[0]["state"] == "active"
+    assert lma.counters["deregistrations_from_previous_mag"] == 1
+    # Refreshes keep it alive for an hour of protocol time.
+    for _ in range(60):
+        clock.advance(60)
+        net.run(m2.on_timer(), MAG2)
+        net.run(lma.on_timer(), LMA)
+    assert lma.binding_rows()[0]["state"] == "active"
+    assert m2.binding_rows()[0]["state"] == "active"
+    assert m2.binding_rows()[0]["sequence"] > 2
+    assert m2.binding_rows()[0]["state"] == BulState.ACTIVE.value
