@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from pmip6d.clock import ManualClock
 from pmip6d.config import PolicyFile
 from pmip6d.lma import LmaSettings, LocalMobilityAnchor, PrefixPool

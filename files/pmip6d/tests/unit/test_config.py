@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import POLICY
+
 from pmip6d.config import ConfigError, LmaConfig, MagConfig, load, parse_mac
 from pmip6d.daemon.agents import load_lma, load_mag
 from pmip6d.policy import Policy

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import FIXED, LMA, MAC1, MAC2, MAG1, MAG2, MN1, MN2, ROGUE, make_lma
+
 from pmip6d.actions import Notice, RouteToMag, Send, Unroute
 from pmip6d.lma import ADMISSION_CHECKS, BceState
 from pmip6d.wire import (

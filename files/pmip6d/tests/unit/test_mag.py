@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import LMA, MAC1, MAG1, MAG2, MN1, make_lma, make_mag
+
 from pmip6d.actions import Notice, Send, ServeMobileNode, StopServing
 from pmip6d.mag import BulState
 from pmip6d.wire import (
