@@ -339,3 +339,15 @@ def test_timestamp_is_48_16_since_1970():
     assert ts.from_unix(1.5) == (1 << 16) | 0x8000
     assert ts.to_unix(ts.from_unix(1_700_000_000.125)) == pytest.approx(1_700_000_000.125)
     assert ts.from_milliseconds(300) == int(0.3 * 65536)
+
+
+def test_describe_for_logs():
+    from pmip6d.wire.describe import describe
+
+    text = describe(full_pbu())
+    assert text.startswith("PBU seq=4242 lifetime=600s mn=mn1@lab.example")
+    assert "hi=3" in text and "lla=fe80::1" in text and "ts=2023-11-14T22:13:20.250+00:00" in text
+    assert describe(full_pba(status=155)).startswith(
+        "PBA NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX seq=4242"
+    )
+    assert describe(BindingError(2)) == "BE status=2 home=::"

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from ..actions import Action, Notice, Send
 from ..wire.codec import encode
+from ..wire.describe import describe
 from .mhsocket import MobilityHeaderSocket
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
@@ -124,4 +125,4 @@ class AgentShell:
             )
         else:
             if self.log.isEnabledFor(logging.DEBUG):
-                self.log.debug("sent %s to %s", action.message, action.destination)
+                self.log.debug("sent %s to %s", describe(action.message), action.destination)
