@@ -351,3 +351,23 @@ def test_describe_for_logs():
         "PBA NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX seq=4242"
     )
     assert describe(BindingError(2)) == "BE status=2 home=::"
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        ProxyBindingUpdate(70000, 1),
+        ProxyBindingAck(300, 1, 1),
+        full_pbu(handoff_indicator=256),
+        full_pbu(timestamp=2**64),
+    ],
+)
+def test_out_of_range_fields_raise_encode_error(msg):
+    with pytest.raises(EncodeError):
+        encode(msg)
+
+
+def test_zero_checksum_is_not_replaced():
+    # RFC 6275 has no UDP-style "0 is sent as 0xFFFF" rule (found by the scapy cross-check).
+    mh = bytes.fromhex("3b0105000000e0ee8200000101020000")
+    assert checksum("2001:db8::1", "2001:db8::2", mh) == 0

@@ -75,19 +75,19 @@ class EncodeError(ValueError):
 # --------------------------------------------------------------------------- encode
 
 
-def _pad(buf: bytearray, count: int) -> None:
-    if count == 1:
-        buf.append(OptionType.PAD1)
-    elif count > 1:
-        buf += bytes((OptionType.PADN, count - 2))
-        buf += bytes(count - 2)
+# Pad1 / PadN filling of 0-7 octets, precomputed: encoding is on the hot path.
+_PADDING = tuple(
+    b"" if n == 0 else b"\x00" if n == 1 else bytes((OptionType.PADN, n - 2)) + bytes(n - 2)
+    for n in range(8)
+)
 
 
 def _put_option(buf: bytearray, otype: int, body: bytes) -> None:
+    """Generic path: any option type, aligned per ``ALIGNMENT``."""
     align = ALIGNMENT.get(otype)
     if align is not None:
         x, y = align
-        _pad(buf, (y - len(buf)) % x)
+        buf += _PADDING[(y - len(buf)) % x]
     if len(body) > 255:
         raise EncodeError(f"option {otype} body of {len(body)} octets exceeds 255")
     buf.append(otype)
@@ -96,34 +96,48 @@ def _put_option(buf: bytearray, otype: int, body: bytes) -> None:
 
 
 def _put_common_options(buf: bytearray, msg: ProxyBindingUpdate | ProxyBindingAck) -> None:
-    if msg.mn_id is not None:
-        if not msg.mn_id:
-            raise EncodeError("empty mobile node identifier")
-        _put_option(buf, OptionType.MN_IDENTIFIER, bytes((msg.mn_id_subtype,)) + msg.mn_id)
-    for prefix in msg.home_network_prefixes:
-        if not 0 <= prefix.length <= 128 or len(prefix.address) != 16:
-            raise EncodeError(f"bad home network prefix {prefix!r}")
-        _put_option(buf, OptionType.HOME_NETWORK_PREFIX, bytes((0, prefix.length)) + prefix.address)
+    # Written out option by option (rather than through _put_option) because
+    # every PBU and PBA passes here; the alignments are those of ALIGNMENT.
+    mn_id = msg.mn_id
+    if mn_id is not None:
+        if not 0 < len(mn_id) < 255:
+            raise EncodeError(f"mobile node identifier of {len(mn_id)} octets")
+        buf += bytes((OptionType.MN_IDENTIFIER, len(mn_id) + 1, msg.mn_id_subtype))
+        buf += mn_id
+    for address, length in msg.home_network_prefixes:
+        if len(address) != 16 or not 0 <= length <= 128:
+            raise EncodeError(f"bad home network prefix {address!r}/{length}")
+        buf += _PADDING[(4 - len(buf)) % 8]  # 8n+4
+        buf += bytes((OptionType.HOME_NETWORK_PREFIX, 18, 0, length))
+        buf += address
     if msg.handoff_indicator is not None:
-        _put_option(buf, OptionType.HANDOFF_INDICATOR, bytes((0, msg.handoff_indicator)))
+        buf += bytes((OptionType.HANDOFF_INDICATOR, 2, 0, msg.handoff_indicator))
     if msg.access_technology_type is not None:
-        _put_option(buf, OptionType.ACCESS_TECHNOLOGY_TYPE, bytes((0, msg.access_technology_type)))
-    if msg.mn_link_layer_id is not None:
-        if not msg.mn_link_layer_id:
-            raise EncodeError("empty mobile node link-layer identifier")
-        _put_option(buf, OptionType.MN_LINK_LAYER_IDENTIFIER, b"\x00\x00" + msg.mn_link_layer_id)
-    if msg.link_local_address is not None:
-        if len(msg.link_local_address) != 16:
+        buf += bytes((OptionType.ACCESS_TECHNOLOGY_TYPE, 2, 0, msg.access_technology_type))
+    ll_id = msg.mn_link_layer_id
+    if ll_id is not None:
+        if not 0 < len(ll_id) < 254:
+            raise EncodeError(f"mobile node link-layer identifier of {len(ll_id)} octets")
+        buf += _PADDING[len(buf) % 2]  # 2n
+        buf += bytes((OptionType.MN_LINK_LAYER_IDENTIFIER, len(ll_id) + 2, 0, 0))
+        buf += ll_id
+    lla = msg.link_local_address
+    if lla is not None:
+        if len(lla) != 16:
             raise EncodeError("link-local address must be 16 octets")
-        _put_option(buf, OptionType.LINK_LOCAL_ADDRESS, msg.link_local_address)
+        buf += _PADDING[(6 - len(buf)) % 8]  # 8n+6
+        buf += bytes((OptionType.LINK_LOCAL_ADDRESS, 16))
+        buf += lla
     if msg.timestamp is not None:
-        _put_option(buf, OptionType.TIMESTAMP, _U64.pack(msg.timestamp))
+        buf += _PADDING[(2 - len(buf)) % 8]  # 8n+2
+        buf += bytes((OptionType.TIMESTAMP, 8))
+        buf += _U64.pack(msg.timestamp)
     for opt in msg.other:
         _put_option(buf, opt.type, opt.data)
 
 
 def _finish(buf: bytearray, mh_type: int) -> bytes:
-    _pad(buf, -len(buf) % 8)
+    buf += _PADDING[-len(buf) % 8]
     header_len = len(buf) // 8 - 1
     if header_len > 255:
         raise EncodeError("message longer than a Mobility Header can be")
@@ -135,8 +149,18 @@ def encode(msg: Message) -> bytes:
     """Message → Mobility Header bytes with a zero checksum.
 
     The checksum is left for the kernel (``IPV6_CHECKSUM`` at offset 4) or for
-    :func:`with_checksum` when the addresses are known.
+    :func:`with_checksum` when the addresses are known. A field out of range
+    raises :class:`EncodeError`.
     """
+    try:
+        return _encode(msg)
+    except (struct.error, ValueError, TypeError) as exc:
+        if isinstance(exc, EncodeError):
+            raise
+        raise EncodeError(f"cannot encode {type(msg).__name__}: {exc}") from exc
+
+
+def _encode(msg: Message) -> bytes:
     buf = bytearray(_MH_HEADER_LEN)
     if isinstance(msg, ProxyBindingUpdate):
         buf += _BU_FIXED.pack(msg.sequence, msg.flags, msg.lifetime_units)
@@ -171,7 +195,9 @@ def checksum(src: str, dst: str, mh: bytes) -> int:
     total = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
-    return (~total & 0xFFFF) or 0xFFFF
+    # No UDP-style 0 → 0xFFFF substitution: RFC 6275 §6.1.1 has none, and the
+    # kernel's IPV6_CHECKSUM fills in a plain one's complement.
+    return ~total & 0xFFFF
 
 
 def with_checksum(src: str, dst: str, mh: bytes) -> bytes:
@@ -196,6 +222,8 @@ class _Bad(Exception):
 def decode(data: bytes) -> Message | Malformed:
     """Mobility Header bytes (as read from a raw socket) → a message or :class:`Malformed`."""
     try:
+        if type(data) is not bytes:
+            data = bytes(data)  # slices become dict keys (MN-ID, prefixes): must be hashable
         return _decode(data)
     except _Bad as bad:
         return Malformed(bad.reason, bad.detail)
@@ -272,42 +300,55 @@ _SINGLETON_TYPES = frozenset(
 
 
 def _decode_options(data: bytes, pos: int, msg: ProxyBindingUpdate | ProxyBindingAck) -> None:
+    # The option walk of _iter_options, inlined: this runs for every PBU and PBA.
     seen: set[int] = set()
     prefixes = msg.home_network_prefixes
-    for otype, body in _iter_options(data, pos):
+    end = len(data)
+    while pos < end:
+        otype = data[pos]
+        if otype == 0:  # Pad1
+            pos += 1
+            continue
+        if pos + 2 > end:
+            raise _Bad("option-truncated", f"option {otype} at {pos} has no length octet")
+        olen = data[pos + 1]
+        body_at = pos + 2
+        pos = body_at + olen
+        if pos > end:
+            raise _Bad("option-overrun", f"option {otype} of length {olen} runs past the message")
+        if otype == 1:  # PadN
+            continue
         expected = _FIXED_LENGTH.get(otype)
-        if expected is not None and len(body) != expected:
-            raise _Bad(
-                "option-length", f"option {otype} has length {len(body)}, expected {expected}"
-            )
+        if expected is not None and olen != expected:
+            raise _Bad("option-length", f"option {otype} has length {olen}, expected {expected}")
         if otype == OptionType.HOME_NETWORK_PREFIX:
-            plen = body[1]
+            plen = data[body_at + 1]
             if plen > 128:
                 raise _Bad("prefix-length", f"home network prefix length {plen}")
-            prefixes.append(Prefix(bytes(body[2:18]), plen))
+            prefixes.append(Prefix(data[body_at + 2 : pos], plen))
             continue
         if otype in _SINGLETON_TYPES:
             if otype in seen:
                 raise _Bad("duplicate-option", f"option {otype} appears twice")
             seen.add(otype)
         if otype == OptionType.MN_IDENTIFIER:
-            if len(body) < 2:
+            if olen < 2:
                 raise _Bad("option-length", "mobile node identifier is empty")
-            msg.mn_id_subtype = body[0]
-            msg.mn_id = bytes(body[1:])
+            msg.mn_id_subtype = data[body_at]
+            msg.mn_id = data[body_at + 1 : pos]
         elif otype == OptionType.HANDOFF_INDICATOR:
-            msg.handoff_indicator = body[1]
+            msg.handoff_indicator = data[body_at + 1]
         elif otype == OptionType.ACCESS_TECHNOLOGY_TYPE:
-            msg.access_technology_type = body[1]
+            msg.access_technology_type = data[body_at + 1]
         elif otype == OptionType.MN_LINK_LAYER_IDENTIFIER:
-            if len(body) < 3:
+            if olen < 3:
                 raise _Bad("option-length", "mobile node link-layer identifier is empty")
-            msg.mn_link_layer_id = bytes(body[2:])
+            msg.mn_link_layer_id = data[body_at + 2 : pos]
         elif otype == OptionType.LINK_LOCAL_ADDRESS:
-            msg.link_local_address = bytes(body)
+            msg.link_local_address = data[body_at:pos]
         elif otype == OptionType.TIMESTAMP:
-            msg.timestamp = _U64.unpack(body)[0]
+            msg.timestamp = _U64.unpack_from(data, body_at)[0]
         else:
             # RFC 6275 §6.2.1: options we do not understand are skipped, but kept
             # so that a relay or a log can still show them.
-            msg.other.append(RawOption(otype, bytes(body)))
+            msg.other.append(RawOption(otype, data[body_at:pos]))
