@@ -54,9 +54,14 @@ def pmip6d_main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    from .dataplane import DataplaneError
+
     try:
         run(agent)
-    except OSError as exc:
+    except ConfigError as exc:
+        logging.getLogger("pmip6d").error("%s", exc)
+        return 2
+    except (OSError, DataplaneError) as exc:
         logging.getLogger("pmip6d").error("cannot run: %s", exc)
         return 1
     return 0

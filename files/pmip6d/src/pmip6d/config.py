@@ -139,6 +139,38 @@ class PrefixPool(_Schema):
     """Length of each assigned home network prefix."""
 
 
+InterfaceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:@-]{1,15}$")]
+
+SHARED_MAC = "02:50:4d:49:50:36"
+"""Default MAC of every MAG access link ("PMIP6" in a locally administered address)."""
+
+
+class DataplaneConfig(_Schema):
+    """Tunnels and routes (RFC 5213 §5.6, §6.10)."""
+
+    core_interface: InterfaceName
+    """Interface towards the peers (MAGs for an LMA, the LMA for a MAG)."""
+    backend: Literal["auto", "seg6", "ip6tnl"] = "auto"
+    """ip6tnl where the kernel has it, else seg6 encap.red (same bytes on the wire)."""
+    tunnels: Literal["static", "dynamic"] = "static"
+    """static: a shared tunnel per peer from start (scenario 2); dynamic: per need (scenario 3)."""
+    linger: Annotated[float, Field(ge=0)] = 30.0
+    """Dynamic tunnels stay this many seconds after their last binding."""
+
+
+class AccessConfig(_Schema):
+    """The MAG's access links, where mobile nodes attach (RFC 5213 §6.6-§6.8)."""
+
+    interfaces: Annotated[list[InterfaceName], Field(min_length=1)]
+    shared_addresses: bool = True
+    """Every MAG uses the same link-local address and MAC (RFC 5213 §6.8; the paper's
+    key result). False keeps each MAG's own addresses: the paper's scenario 1."""
+    mac: MacAddress = SHARED_MAC
+    """The shared MAC, when ``shared_addresses``."""
+    router_advertisements: dict[str, Any] = {}
+    """radvd names, e.g. ``{MaxRtrAdvInterval: 10, AdvValidLifetime: 86400}``."""
+
+
 class LmaConfig(_Schema):
     name: Name
     """This LMA's entry in the policy file."""
@@ -150,6 +182,8 @@ class LmaConfig(_Schema):
     max_delay_before_new_bce_assign_ms: Annotated[int, Field(ge=0)] = 1_500
     max_binding_lifetime: Annotated[int, Field(ge=4, le=0xFFFF * 4)] = 3600
     prefix_pool: PrefixPool | None = None
+    dataplane: DataplaneConfig | None = None
+    """Tunnels and routes; without it the LMA only signals (tests, benchmarks)."""
     log_level: LogLevel = "info"
 
 
@@ -170,6 +204,12 @@ class MagConfig(_Schema):
     """The link-local address every MAG uses on its access links (RFC 5213 §6.8)."""
     default_lma: Name | None = None
     """LMA for mobile nodes without a profile; that LMA must have ``serve_unlisted``."""
+    dataplane: DataplaneConfig | None = None
+    """Tunnels and routes; without it the MAG only signals (tests, benchmarks)."""
+    access: AccessConfig | None = None
+    """Access links with unicast RAs; without it no RA is sent."""
+    triggers: list[dict[str, Any]] = []
+    """Layer-2 event sources, e.g. ``{type: cisco-syslog, port: 514, aps: {...}}``."""
     log_level: LogLevel = "info"
 
 

@@ -3,7 +3,9 @@
 ``load_lma``/``load_mag`` do everything that can fail because of a file
 (config, policy, their consistency) before any socket is opened, so
 ``pmip6d lma -c FILE --check`` and a real start fail the same way, at once,
-with one message that names file and field.
+with one message that names file and field. ``Agent.serve`` then brings up
+the data plane, access links, triggers and the control socket, and takes all
+of it down again on SIGTERM.
 """
 
 from __future__ import annotations
@@ -13,21 +15,23 @@ import contextlib
 import ipaddress
 import logging
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..actions import Action, RouteToMag, ServeMobileNode, StopServing, Unroute
-from ..clock import SystemClock
-from ..config import ConfigError, LmaConfig, MagConfig, load, mac_text, parse_mac
+from ..config import ConfigError, LmaConfig, MagConfig, load, parse_mac
 from ..lma import LmaSettings, LocalMobilityAnchor, PrefixPool
 from ..mag import MagSettings, MobileAccessGateway
 from ..policy import Policy
+from ..triggers import L2Event, StationTracker, build_sources, handoff_indicator
 from ..wire.constants import HandoffIndicator
 from ..wire.prefix import Prefix
-from .control import CommandError, ControlServer
+from .control import ControlServer
+from .effects import LmaEffects, MagEffects
 from .mhsocket import MobilityHeaderSocket
 from .shell import AgentShell
+from .timeline import Timeline
 
 log = logging.getLogger("pmip6d")
 
@@ -50,7 +54,9 @@ def _pool(config: LmaConfig, config_path: Path, policy: Policy) -> PrefixPool | 
     return PrefixPool(Prefix.parse(str(pool_net)), config.prefix_pool.length)
 
 
-def load_lma(config_path: Path | str) -> tuple[LmaConfig, LocalMobilityAnchor]:
+def load_lma(config_path: Path | str) -> tuple[LmaConfig, LocalMobilityAnchor, Policy]:
+    from ..clock import SystemClock
+
     config_path = Path(config_path)
     config = load(config_path, LmaConfig)
     policy = Policy.load(config.policy)
@@ -63,12 +69,13 @@ def load_lma(config_path: Path | str) -> tuple[LmaConfig, LocalMobilityAnchor]:
         max_delay_before_new_bce_assign_ms=config.max_delay_before_new_bce_assign_ms,
         max_binding_lifetime=config.max_binding_lifetime,
     )
-    return config, LocalMobilityAnchor(
-        settings, view, SystemClock(), _pool(config, config_path, policy)
-    )
+    pool = _pool(config, config_path, policy)
+    return config, LocalMobilityAnchor(settings, view, SystemClock(), pool), policy
 
 
-def load_mag(config_path: Path | str) -> tuple[MagConfig, MobileAccessGateway]:
+def load_mag(config_path: Path | str) -> tuple[MagConfig, MobileAccessGateway, Policy]:
+    from ..clock import SystemClock
+
     config_path = Path(config_path)
     config = load(config_path, MagConfig)
     if config.initial_bindack_timeout_first_reg_ms > config.max_bindack_timeout_ms:
@@ -76,6 +83,8 @@ def load_mag(config_path: Path | str) -> tuple[MagConfig, MobileAccessGateway]:
             f"{config_path}: initial_bindack_timeout_first_reg_ms: "
             "larger than max_bindack_timeout_ms"
         )
+    if config.dataplane is not None and config.access is None:
+        raise ConfigError(f"{config_path}: access: a MAG with a dataplane needs access.interfaces")
     policy = Policy.load(config.policy)
     view = policy.mag_view(config.name, config.default_lma, config_path)
     settings = MagSettings(
@@ -89,62 +98,58 @@ def load_mag(config_path: Path | str) -> tuple[MagConfig, MobileAccessGateway]:
         max_bindack_timeout_ms=config.max_bindack_timeout_ms,
         access_technology_type=config.access_technology_type,
     )
-    return config, MobileAccessGateway(settings, view, SystemClock())
+    return config, MobileAccessGateway(settings, view, SystemClock()), policy
 
 
-class LoggedEffects:
-    """Data-plane actions recorded and logged; the hook the tunnel and RA drivers plug into."""
+def _ra_settings(config: MagConfig, config_path: Path):
+    from ..access import RaSettings
 
-    def __init__(self) -> None:
-        self.applied: dict[str, int] = {}
-
-    def __call__(self, action: Action) -> None:
-        name = type(action).__name__
-        self.applied[name] = self.applied.get(name, 0) + 1
-        if isinstance(action, RouteToMag):
-            log.info(
-                "route %s → tunnel to %s%s",
-                _prefixes(action.prefixes),
-                action.proxy_coa,
-                f" (was {action.previous})" if action.previous else "",
-            )
-        elif isinstance(action, Unroute):
-            log.info("unroute %s from %s", _prefixes(action.prefixes), action.proxy_coa)
-        elif isinstance(action, ServeMobileNode):
-            b = action.binding
-            log.info(
-                "serve %s (%s) with %s via LMA %s",
-                b.mn_id.decode(),
-                mac_text(b.mac),
-                _prefixes(b.prefixes),
-                b.lma,
-            )
-        elif isinstance(action, StopServing):
-            b = action.binding
-            log.info("stop serving %s (%s): %s", b.mn_id.decode(), mac_text(b.mac), action.reason)
+    if config.access is None:
+        return None
+    try:
+        return RaSettings.from_radvd(config.access.router_advertisements)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{config_path}: access.router_advertisements: {exc}") from None
 
 
-def _prefixes(prefixes: tuple[Prefix, ...]) -> str:
-    return ",".join(str(p) for p in prefixes)
+def _forwarding_enabled() -> bool:
+    try:
+        return Path("/proc/sys/net/ipv6/conf/all/forwarding").read_text().strip() == "1"
+    except OSError:
+        return False
 
 
 @dataclass
 class Agent:
-    """A loaded agent ready to run: its machine, socket address and control commands."""
+    """A loaded agent ready to run."""
 
     role: str
+    config: Any
+    config_path: Path
+    policy: Policy
     machine: Any
-    control_socket: Path
-    log_level: str = "info"
-    effect: Any = field(default_factory=LoggedEffects)
+    sources: list = field(default_factory=list)
+    ra_settings: Any = None
+    timeline: Timeline = field(default_factory=Timeline)
+    effects: Any = None
     shell: AgentShell | None = None
+
+    @property
+    def control_socket(self) -> Path:
+        return self.config.control_socket
+
+    @property
+    def log_level(self) -> str:
+        return self.config.log_level
+
+    # ------------------------------------------------------------------ control commands
 
     def commands(self) -> dict:
         m = self.machine
-        commands = {
+        commands: dict[str, Any] = {
             "ping": lambda: "pong",
-            "status": m.status,
-            "counters": lambda: dict(sorted(m.counters.items())),
+            "status": self.status,
+            "counters": self.counters,
         }
         if self.role == "lma":
 
@@ -152,58 +157,221 @@ class Agent:
                 return m.binding_rows(limit, mn_id.encode() if mn_id else None)
 
             commands["bindings"] = bindings
-        else:
+            return commands
 
-            def bindings(limit: int | None = None, mac: str | None = None):
-                return m.binding_rows(limit, parse_mac(mac) if mac else None)
+        def bindings(limit: int | None = None, mac: str | None = None):
+            return m.binding_rows(limit, parse_mac(mac) if mac else None)
 
-            def attach(
-                mac: str, interface: str | None = None, handoff_indicator: int | None = None
-            ):
-                hi = HandoffIndicator(handoff_indicator or HandoffIndicator.NEW_INTERFACE)
-                self.shell.run(m.attach(parse_mac(mac), interface=interface, handoff_indicator=hi))
-                return m.binding_rows(mac=parse_mac(mac))
+        def attach(mac: str, interface: str | None = None, handoff_indicator: int | None = None):
+            hi = HandoffIndicator(handoff_indicator or HandoffIndicator.NEW_INTERFACE)
+            self._attach(parse_mac(mac), interface, hi, time.monotonic(), "control")
+            return m.binding_rows(mac=parse_mac(mac))
 
-            def detach(mac: str):
-                self.shell.run(m.detach(parse_mac(mac)))
-                return m.binding_rows(mac=parse_mac(mac))
+        def detach(mac: str):
+            self.shell.run(m.detach(parse_mac(mac)))
+            return m.binding_rows(mac=parse_mac(mac))
 
-            commands.update(bindings=bindings, attach=attach, detach=detach)
+        def timeline(limit: int | None = None):
+            return self.timeline.rows(limit)
+
+        commands.update(bindings=bindings, attach=attach, detach=detach, timeline=timeline)
         return commands
+
+    def status(self) -> dict:
+        out = self.machine.status()
+        if self.effects is not None:
+            out.update(self.effects.status())
+        if self.sources:
+            out["triggers"] = {s.name: dict(s.counters) for s in self.sources}
+        return out
+
+    def counters(self) -> dict:
+        counters = dict(self.machine.counters)
+        dataplane = getattr(self.effects, "dataplane", None)
+        if dataplane is not None:
+            counters.update({f"dataplane.{k}": v for k, v in dataplane.counters.items()})
+        for source in self.sources:
+            counters.update({f"trigger.{source.name}.{k}": v for k, v in source.counters.items()})
+        return dict(sorted(counters.items()))
+
+    # ------------------------------------------------------------------ layer 2
+
+    def _attach(self, mac: bytes, interface: str | None, hi: int, at: float, reason: str) -> None:
+        self.timeline.layer2(mac, at, reason)
+        self.shell.run(self.machine.attach(mac, interface=interface, handoff_indicator=hi))
+
+    def _on_l2_event(self, event: L2Event) -> None:
+        if event.kind == "attach":
+            at = event.received_at or time.monotonic()
+            self._attach(event.mac, event.interface, handoff_indicator(event), at, event.reason)
+        else:
+            self.shell.run(self.machine.detach(event.mac))
+
+    # ------------------------------------------------------------------ life cycle
+
+    def _build_effects(self) -> None:
+        from ..dataplane import LmaDataplane, MagDataplane
+
+        dp_config = self.config.dataplane
+        if self.role == "lma":
+            dataplane = None
+            if dp_config is not None:
+                static = dp_config.tunnels == "static"
+                peers = sorted(self.machine.policy.accepted_mags) if static else ()
+                dataplane = LmaDataplane(
+                    dp_config.backend,
+                    self.machine.address,
+                    dp_config.core_interface,
+                    mode=dp_config.tunnels,
+                    peers=peers,
+                    linger=dp_config.linger,
+                )
+            self.effects = LmaEffects(dataplane)
+            self.effects.start()
+            return
+        access = self.config.access
+        if access is not None:
+            self._prepare_access_links()
+        dataplane = None
+        if dp_config is not None:
+            peers = ()
+            if dp_config.tunnels == "static":
+                peers = sorted(
+                    e.address
+                    for e in self.policy.lma_entries.values()
+                    if self.config.name in e.accept_mags
+                )
+            dataplane = MagDataplane(
+                dp_config.backend,
+                self.machine.address,
+                dp_config.core_interface,
+                access.interfaces,
+                mode=dp_config.tunnels,
+                peers=peers,
+                linger=dp_config.linger,
+            )
+            dataplane.start()
+        emitters = {}
+        if access is not None:
+            from ..access import RaEmitter
+            from ..access.link import read_state
+
+            for name in access.interfaces:
+                if access.shared_addresses:
+                    lla, mac = self.config.link_local_address, access.mac
+                else:
+                    lla, mac = read_state(name).link_locals[0], None
+                emitter = RaEmitter(
+                    name,
+                    self.ra_settings,
+                    link_local=lla,
+                    mac=mac,
+                    on_sent=lambda send, at: self.timeline.ra_sent(send.mac, at),
+                )
+                emitter.start()
+                emitters[name] = emitter
+        self.effects = MagEffects(dataplane, emitters)
+
+    def _prepare_access_links(self) -> None:
+        from ..access.link import AccessLinkConfig, apply, read_state
+
+        access = self.config.access
+        if access.shared_addresses:
+            for name in access.interfaces:
+                changes = apply(
+                    AccessLinkConfig(
+                        name, link_local=self.config.link_local_address, mac=access.mac, shared=True
+                    )
+                )
+                for change in changes:
+                    log.info("access link %s: %s", name, change)
+        else:
+            # Scenario 1: each MAG keeps its own addresses; PBUs carry the real one.
+            own = read_state(access.interfaces[0]).link_locals
+            if not own:
+                raise ConfigError(
+                    f"{self.config_path}: access.interfaces[0]: "
+                    f"{access.interfaces[0]} has no link-local address"
+                )
+            self.machine.set_link_local(own[0])
+
+    def _close_effects(self) -> None:
+        effects = self.effects
+        if effects is None:
+            return
+        for emitter in getattr(effects, "emitters", {}).values():
+            with contextlib.suppress(Exception):
+                emitter.close()
+        dataplane = getattr(effects, "dataplane", None)
+        if dataplane is not None:
+            try:
+                dataplane.close()
+            except Exception:
+                log.exception("could not remove the data plane state")
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
+        if self.config.dataplane is not None and not _forwarding_enabled():
+            log.warning(
+                "IPv6 forwarding is off (net.ipv6.conf.all.forwarding=0): "
+                "tunnels will not carry traffic"
+            )
         mh = MobilityHeaderSocket(self.machine.address)
-        self.shell = AgentShell(self.machine, mh, self.effect, log)
         control = ControlServer(self.control_socket, self.commands())
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await control.start()
-        self.shell.start(loop)
-        log.info(
-            "%s listening on %s, control socket %s",
-            self.role.upper(),
-            self.machine.address,
-            self.control_socket,
-        )
         try:
+            self._build_effects()
+            self.shell = AgentShell(
+                self.machine,
+                mh,
+                self.effects,
+                log,
+                observer=self.timeline if self.role == "mag" else None,
+            )
+            self.shell.start(loop)
+            sink = StationTracker().wrap(self._on_l2_event)
+            for source in self.sources:
+                source.start(loop, sink)
+            await control.start()
+            log.info(
+                "%s listening on %s, control socket %s",
+                self.role.upper(),
+                self.machine.address,
+                self.control_socket,
+            )
             await stop.wait()
         finally:
             log.info("%s stopping", self.role.upper())
-            self.shell.stop()
+            for source in self.sources:
+                with contextlib.suppress(Exception):
+                    source.close()
+            if self.shell is not None:
+                self.shell.stop()
             await control.close()
+            self._close_effects()
             mh.close()
 
 
 def build(role: str, config_path: Path | str) -> Agent:
+    config_path = Path(config_path)
     if role == "lma":
-        config, machine = load_lma(config_path)
-    elif role == "mag":
-        config, machine = load_mag(config_path)
-    else:
-        raise ValueError(role)
-    return Agent(role, machine, config.control_socket, config.log_level)
+        config, machine, policy = load_lma(config_path)
+        return Agent(role, config, config_path, policy, machine)
+    if role == "mag":
+        config, machine, policy = load_mag(config_path)
+        sources = build_sources(config.triggers, where=f"{config_path}: triggers")
+        return Agent(
+            role,
+            config,
+            config_path,
+            policy,
+            machine,
+            sources,
+            ra_settings=_ra_settings(config, config_path),
+        )
+    raise ValueError(role)
 
 
 def run(agent: Agent) -> None:
@@ -211,4 +379,4 @@ def run(agent: Agent) -> None:
         asyncio.run(agent.serve())
 
 
-__all__ = ["Agent", "CommandError", "LoggedEffects", "build", "load_lma", "load_mag", "run"]
+__all__ = ["Agent", "build", "load_lma", "load_mag", "run"]

@@ -1,22 +1,28 @@
 """The thin asyncio shell around a state machine.
 
 It owns what the machines must not: the Mobility Header socket, one asyncio
-timer for the machine's next deadline, and the hand-off of data-plane actions
-to whatever carries them out. Per readable event it drains the socket in one
-go, so a burst of PBUs costs one wake-up, not one per message.
+timer for the next deadline (the machine's or the effects'), and the hand-off
+of data-plane actions to the effects (routes, RAs). Per readable event it
+drains the socket in one go, so a burst of PBUs costs one wake-up.
+
+Order within one batch: effects first, then ``effects.flush()`` (routes reach
+the kernel), then the messages. An LMA thus acknowledges a binding only once
+its route exists, and a handover's PBA never overtakes its route replacement.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Protocol
 
 from ..actions import Action, Notice, Send
 from ..wire.codec import encode
 from ..wire.describe import describe
+from ..wire.messages import Message
 from .mhsocket import MobilityHeaderSocket
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
@@ -30,7 +36,19 @@ class Machine(Protocol):
     def next_deadline(self) -> float | None: ...
 
 
-Effect = Callable[[Action], None]
+class Effects(Protocol):
+    """Carries out data-plane actions (routes, tunnels, RAs); may buffer until flush()."""
+
+    def __call__(self, action: Action) -> None: ...
+    def flush(self) -> None: ...
+    def next_deadline(self) -> float | None: ...
+
+
+class Observer(Protocol):
+    """Optional timing hooks (the MAG's handover timeline)."""
+
+    def message_sent(self, message: Message, at: float) -> None: ...
+    def message_handled(self, actions: list[Action], received_at: float) -> None: ...
 
 
 class AgentShell:
@@ -38,16 +56,19 @@ class AgentShell:
         self,
         machine: Machine,
         mh: MobilityHeaderSocket,
-        effect: Effect,
+        effects: Effects,
         log: logging.Logger,
+        observer: Observer | None = None,
     ) -> None:
         self.machine = machine
         self.mh = mh
-        self.effect = effect
+        self.effects = effects
         self.log = log
+        self.observer = observer
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for: float | None = None
+        self._outbox: list[Send] = []
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -61,21 +82,26 @@ class AgentShell:
             self._timer.cancel()
 
     def run(self, actions: Iterable[Action]) -> None:
-        """Carry out actions that came from outside the socket (control requests)."""
+        """Carry out actions that came from outside the socket (control requests, triggers)."""
         self._execute(actions)
-        self._rearm()
+        self._complete_batch()
 
     # ------------------------------------------------------------------ internals
 
     def _readable(self) -> None:
         receive = self.machine.receive
+        observer = self.observer
         for src, data in self.mh.recv_batch():
+            received_at = time.monotonic()
             try:
-                self._execute(receive(src, data))
+                actions = receive(src, data)
+                self._execute(actions)
+                if observer is not None:
+                    observer.message_handled(actions, received_at)
             except Exception:  # one bad message or bug must not stop the agent
                 self.machine.counters["internal_error"] += 1
                 self.log.exception("error while processing a message from %s", src)
-        self._rearm()
+        self._complete_batch()
 
     def _fire(self) -> None:
         self._timer = None
@@ -85,10 +111,28 @@ class AgentShell:
         except Exception:
             self.machine.counters["internal_error"] += 1
             self.log.exception("error while running timers")
+        self._complete_batch()
+
+    def _complete_batch(self) -> None:
+        try:
+            self.effects.flush()
+        except Exception:
+            self.machine.counters["effect_error"] += 1
+            self.log.exception("could not flush the data plane")
+        outbox, self._outbox = self._outbox, []
+        for send in outbox:
+            self._send(send)
         self._rearm()
 
+    def _next_deadline(self) -> float | None:
+        a = self.machine.next_deadline()
+        b = self.effects.next_deadline()
+        if a is None:
+            return b
+        return a if b is None else min(a, b)
+
     def _rearm(self) -> None:
-        deadline = self.machine.next_deadline()
+        deadline = self._next_deadline()
         if deadline is None or (self._armed_for is not None and self._armed_for <= deadline):
             # Nothing to wait for, or the armed timer fires first anyway; an early
             # wake-up finds nothing due and re-arms.
@@ -102,12 +146,12 @@ class AgentShell:
         for action in actions:
             kind = type(action)
             if kind is Send:
-                self._send(action)
+                self._outbox.append(action)
             elif kind is Notice:
                 self.log.log(_LEVELS.get(action.level, logging.INFO), "%s", action.text)
             else:
                 try:
-                    self.effect(action)
+                    self.effects(action)
                 except Exception:
                     self.machine.counters["effect_error"] += 1
                     self.log.exception("could not apply %s", kind.__name__)
@@ -123,6 +167,8 @@ class AgentShell:
                 action.destination,
                 exc.strerror or exc,
             )
-        else:
-            if self.log.isEnabledFor(logging.DEBUG):
-                self.log.debug("sent %s to %s", describe(action.message), action.destination)
+            return
+        if self.observer is not None:
+            self.observer.message_sent(action.message, time.monotonic())
+        if self.log.isEnabledFor(logging.DEBUG):
+            self.log.debug("sent %s to %s", describe(action.message), action.destination)

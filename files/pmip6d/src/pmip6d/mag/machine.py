@@ -136,6 +136,10 @@ class MobileAccessGateway:
         self._max_timeout = settings.max_bindack_timeout_ms / 1000
         self._requested_units = min(0xFFFF, settings.requested_lifetime // LIFETIME_UNIT)
 
+    def set_link_local(self, address: str) -> None:
+        """Use ``address`` in the Link-local Address option (a MAG keeping its own, scenario 1)."""
+        self._link_local = socket.inet_pton(socket.AF_INET6, address)
+
     # ------------------------------------------------------------------ events in
 
     def attach(
