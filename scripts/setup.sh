@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(iproute2 tshark tcpdump nftables procps python3-venv python3-pip)
+apt_packages=(iproute2 iputils-ping tshark tcpdump nftables procps python3-venv python3-pip)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")

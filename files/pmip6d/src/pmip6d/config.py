@@ -63,6 +63,13 @@ def _address(value: str) -> str:
         raise ValueError(f"{value!r} is not an IPv6 address") from None
 
 
+def _any_ip(value: str) -> str:
+    try:
+        return ipaddress.ip_address(value).compressed
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+
+
 def _prefix(value: str) -> str:
     try:
         return str(ipaddress.IPv6Network(value, strict=True))
@@ -80,6 +87,7 @@ def _link_local(value: str) -> str:
 MacAddress = Annotated[str, BeforeValidator(_mac)]
 IPv6Address = Annotated[str, AfterValidator(_address)]
 IPv6Prefix = Annotated[str, AfterValidator(_prefix)]
+IPAddress = Annotated[str, AfterValidator(_any_ip)]
 LinkLocalAddress = Annotated[str, AfterValidator(_link_local)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
 LogLevel = Literal["debug", "info", "warning", "error"]

@@ -46,14 +46,17 @@ def wait_for(
 
 
 class Namespace:
-    def __init__(self, lab: NetLab, short: str) -> None:
+    def __init__(self, lab: NetLab, short: str, dad: bool = False) -> None:
+        """``dad``: keep Duplicate Address Detection (a plain host, such as an MN);
+        infrastructure namespaces turn it off so their addresses work at once."""
         self.lab = lab
         self.short = short
         self.name = f"{lab.prefix}{short}"
         sh("ip", "netns", "add", self.name)
         self.run("ip", "link", "set", "lo", "up")
-        self.sysctl("net.ipv6.conf.all.accept_dad", "0")
-        self.sysctl("net.ipv6.conf.default.accept_dad", "0")
+        if not dad:
+            self.sysctl("net.ipv6.conf.all.accept_dad", "0")
+            self.sysctl("net.ipv6.conf.default.accept_dad", "0")
 
     def run(
         self, *args: str, check: bool = True, timeout: float = 30
@@ -134,9 +137,9 @@ class NetLab:
         self.agents: list[Agent] = []
         self.captures: list[subprocess.Popen] = []
 
-    def ns(self, short: str) -> Namespace:
+    def ns(self, short: str, dad: bool = False) -> Namespace:
         if short not in self.namespaces:
-            self.namespaces[short] = Namespace(self, short)
+            self.namespaces[short] = Namespace(self, short, dad)
         return self.namespaces[short]
 
     def veth(self, a: Namespace, a_if: str, b: Namespace, b_if: str) -> None:

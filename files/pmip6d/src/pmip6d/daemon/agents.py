@@ -268,7 +268,6 @@ class Agent:
                     mac=mac,
                     on_sent=lambda send, at: self.timeline.ra_sent(send.mac, at),
                 )
-                emitter.start()
                 emitters[name] = emitter
         self.effects = MagEffects(dataplane, emitters)
 
@@ -309,20 +308,34 @@ class Agent:
             except Exception:
                 log.exception("could not remove the data plane state")
 
-    async def serve(self) -> None:
-        loop = asyncio.get_running_loop()
+    def prepare(self) -> None:
+        """Synchronous set-up before the event loop runs (netlink through pyroute2
+        must not run inside a running asyncio loop): access links, data plane."""
         if self.config.dataplane is not None and not _forwarding_enabled():
             log.warning(
                 "IPv6 forwarding is off (net.ipv6.conf.all.forwarding=0): "
                 "tunnels will not carry traffic"
             )
+        try:
+            self._build_effects()
+        except BaseException:
+            self._close_effects()
+            raise
+
+    def teardown(self) -> None:
+        """Remove what :meth:`prepare` installed (routes, tunnels, RA sockets)."""
+        self._close_effects()
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
         mh = MobilityHeaderSocket(self.machine.address)
         control = ControlServer(self.control_socket, self.commands())
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         try:
-            self._build_effects()
+            for emitter in getattr(self.effects, "emitters", {}).values():
+                emitter.start(loop)
             self.shell = AgentShell(
                 self.machine,
                 mh,
@@ -350,7 +363,9 @@ class Agent:
             if self.shell is not None:
                 self.shell.stop()
             await control.close()
-            self._close_effects()
+            for emitter in getattr(self.effects, "emitters", {}).values():
+                with contextlib.suppress(Exception):
+                    emitter.close()
             mh.close()
 
 
@@ -375,8 +390,12 @@ def build(role: str, config_path: Path | str) -> Agent:
 
 
 def run(agent: Agent) -> None:
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(agent.serve())
+    agent.prepare()
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(agent.serve())
+    finally:
+        agent.teardown()
 
 
 __all__ = ["Agent", "build", "load_lma", "load_mag", "run"]

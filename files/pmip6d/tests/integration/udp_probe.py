@@ -1,0 +1,66 @@
+"""A tiny UDP echo server and prober, run inside lab namespaces by the end-to-end tests.
+
+    python udp_probe.py echo PORT
+    python udp_probe.py probe ADDRESS PORT INTERVAL DURATION OUT.json
+
+The prober sends numbered datagrams every INTERVAL seconds for DURATION
+seconds and records, per sequence number, when it was sent and when (if
+ever) its echo came back; that shows a flow's continuity across a handover
+in both directions at once.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+import struct
+import sys
+import time
+
+
+def echo(port: int) -> None:
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sock.bind(("::", port))
+    while True:
+        data, addr = sock.recvfrom(2048)
+        sock.sendto(data, addr)
+
+
+def probe(address: str, port: int, interval: float, duration: float, out: str) -> None:
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    sent: dict[int, float] = {}
+    echoed: dict[int, float] = {}
+    errors = 0
+    start = time.monotonic()
+    seq = 0
+    next_send = start
+    while time.monotonic() - start < duration:
+        now = time.monotonic()
+        if now >= next_send:
+            try:
+                sock.sendto(struct.pack("!I", seq), (address, port))
+                sent[seq] = now - start
+            except OSError:
+                errors += 1  # no route or address not usable yet: a gap, not a crash
+            seq += 1
+            next_send += interval
+        ready, _, _ = select.select([sock], [], [], max(0.0, next_send - time.monotonic()))
+        if ready:
+            while True:
+                try:
+                    data, _ = sock.recvfrom(2048)
+                except BlockingIOError:
+                    break
+                if len(data) == 4:
+                    echoed[struct.unpack("!I", data)[0]] = time.monotonic() - start
+    with open(out, "w") as f:
+        json.dump({"sent": sent, "echoed": echoed, "errors": errors, "interval": interval}, f)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "echo":
+        echo(int(sys.argv[2]))
+    else:
+        probe(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), sys.argv[6])
