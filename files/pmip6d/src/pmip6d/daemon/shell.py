@@ -95,9 +95,10 @@ class AgentShell:
             received_at = time.monotonic()
             try:
                 actions = receive(src, data)
-                self._execute(actions)
                 if observer is not None:
+                    # Before the effects run: serving an MN sends its RA at once.
                     observer.message_handled(actions, received_at)
+                self._execute(actions)
             except Exception:  # one bad message or bug must not stop the agent
                 self.machine.counters["internal_error"] += 1
                 self.log.exception("error while processing a message from %s", src)
