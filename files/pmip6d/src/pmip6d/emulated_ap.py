@@ -59,6 +59,10 @@ class ApConfig(_Schema):
     radio: str = "Dot11Radio0"
     syslog_from: IPAddress | None = None
     """Source address of the syslog datagrams (the AP's management address)."""
+    syslog_netns: str | None = None
+    """Namespace to send syslog from, when it is not the radio bridge's (``netns``): in the
+    container lab the bridges are in a shared "air" namespace, the AP's address in its
+    container (``pid:N``)."""
     syslog_to: IPAddress
     """The MAG's syslog address (IPv6 or IPv4)."""
     syslog_port: Annotated[int, Field(ge=1, le=65535)] = 514
@@ -142,12 +146,13 @@ def unplug(ap: ApConfig, port: str) -> None:
 def send_syslog(ap: ApConfig, line: str) -> float:
     """Send one datagram from the AP's namespace and address; returns when it left."""
     family = socket.AF_INET6 if ":" in ap.syslog_to else socket.AF_INET
-    if ap.netns is None:
+    netns = ap.syslog_netns or ap.netns
+    if netns is None:
         sock = socket.socket(family, socket.SOCK_DGRAM)
     else:
         from pyroute2 import netns as pyroute2_netns
 
-        target = f"/proc/{ap.netns[4:]}/ns/net" if ap.netns.startswith("pid:") else ap.netns
+        target = f"/proc/{netns[4:]}/ns/net" if netns.startswith("pid:") else netns
         sock = pyroute2_netns.create_socket(target, family, socket.SOCK_DGRAM)
     with sock:
         if ap.syslog_from:
