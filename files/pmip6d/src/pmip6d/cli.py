@@ -37,7 +37,23 @@ def pmip6d_main(argv: list[str] | None = None) -> int:
             choices=["debug", "info", "warning", "error"],
             help="override the configuration's log_level",
         )
+    p = sub.add_parser("check-policy", help="validate a policy file and exit")
+    p.add_argument("policy", type=Path)
     args = parser.parse_args(argv)
+
+    if args.role == "check-policy":
+        from .policy import Policy
+
+        try:
+            policy = Policy.load(args.policy)
+        except ConfigError as exc:
+            print(f"pmip6d: {exc}", file=sys.stderr)
+            return 2
+        print(
+            f"{args.policy}: OK ({len(policy.lma_entries)} LMA, {len(policy.mag_address)} MAG, "
+            f"{len(policy.profiles)} mobile nodes)"
+        )
+        return 0
 
     from .daemon.agents import build, run
 

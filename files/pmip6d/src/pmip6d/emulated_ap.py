@@ -132,6 +132,20 @@ def _netns_target(netns: str) -> str:
     return netns[4:] if netns.startswith("pid:") else netns
 
 
+def plugged_into(ap: ApConfig, port: str) -> bool:
+    """Is ``port`` up and in ``ap``'s bridge already (the station is associated there)?"""
+    result = subprocess.run(
+        _in_netns(ap.netns, "ip", "-j", "link", "show", "dev", port),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if result.returncode != 0:
+        return False
+    info = json.loads(result.stdout or "[]")
+    return bool(info) and info[0].get("master") == ap.bridge and "UP" in info[0].get("flags", [])
+
+
 def plug(ap: ApConfig, port: str, from_netns: str | None = None) -> None:
     """Put the radio port into ``ap``'s namespace and bridge, and bring it up."""
     if from_netns != ap.netns and ap.netns is not None:
@@ -206,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "associate":
             ap = aps[args.ap]
+            if args.port and plugged_into(ap, args.port):
+                # Already associated here: a real AP logs nothing new either.
+                print(json.dumps({**out, "changed": False}))
+                return 0
             if args.port:
                 # Without --port-netns the port is taken to be in the AP's namespace already.
                 plug(ap, args.port, args.port_netns or ap.netns)
@@ -234,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, RuntimeError) as exc:
         print(f"pmip6d-ap: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(out))
+    print(json.dumps({**out, "changed": True}))
     return 0
 
 
