@@ -906,10 +906,12 @@ class Profiler:
         if self.kind != "py-spy":
             return
         self.path = self.out_dir / f"{label}.collapsed"
+        mode = self.bench.args.spy_mode
+        extra = {"nonblocking": ["--nonblocking"], "blocking": [], "native": ["--native"]}[mode]
         self.proc = subprocess.Popen(
             [
                 self.py_spy, "record", "--pid", str(pid), "--rate", str(self.bench.args.spy_rate),
-                "--nonblocking", "--format", "raw", "--output", str(self.path),
+                *extra, "--format", "raw", "--output", str(self.path),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -1450,6 +1452,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "cProfile (slows it down)",
     )
     p.add_argument("--spy-rate", type=int, default=250, help="py-spy samples per second")
+    p.add_argument(
+        "--spy-mode",
+        choices=["nonblocking", "blocking", "native"],
+        default="blocking",
+        help="py-spy: nonblocking (least overhead, stacks can be torn), blocking (pauses the "
+        "LMA per sample: exact stacks; default) or native (also C frames: shows the GC)",
+    )
     p.add_argument("--profile-top", type=int, default=20, help="functions shown per profile")
     p.add_argument("--keep-tmp", action="store_true", help="keep configs and LMA logs")
     args = p.parse_args(argv)

@@ -81,6 +81,7 @@ class _Served:
     served_at: float = 0.0
     sent: int = 0
     timer_id: int = 0
+    timer_due: float = 0.0
 
     def deadline(self) -> float:
         if self.answer_at is None:

@@ -2,19 +2,25 @@
 
 The kernel fills in and verifies the MH checksum (``IPV6_CHECKSUM`` at offset
 4), so datagrams with a bad checksum never reach us, and what we read is the
-Mobility Header alone, with the sender's address beside it.
+Mobility Header alone, with the sender's address beside it, and the time the
+kernel received it (``SO_TIMESTAMPNS``), so that a timestamp is judged against
+the arrival of its message, not against when a busy agent got round to it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 
 from ..wire.constants import IPPROTO_MH, MH_CHECKSUM_OFFSET
 
 IPV6_CHECKSUM = 7
 IPV6_FREEBIND = 78
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _BUFFER = 8 * 1024 * 1024
+_TIMESPEC = struct.Struct("@qq")
+_ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
 
 
 class MobilityHeaderSocket:
@@ -27,6 +33,8 @@ class MobilityHeaderSocket:
             for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, opt, _BUFFER)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             if address:
                 sock.bind((address, 0))
             sock.setblocking(False)
@@ -39,16 +47,26 @@ class MobilityHeaderSocket:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def recv_batch(self, limit: int = 512) -> list[tuple[str, bytes]]:
-        """Everything waiting on the socket (up to ``limit``), as (source, MH bytes)."""
+    def recv_batch(self, limit: int = 512) -> list[tuple[str, bytes, float | None]]:
+        """Everything waiting on the socket (up to ``limit``).
+
+        Each as (source, MH bytes, Unix time of arrival or None if the kernel gave none).
+        """
         out = []
-        recvfrom = self.sock.recvfrom
+        recvmsg = self.sock.recvmsg
+        sol_socket = socket.SOL_SOCKET
+        unpack = _TIMESPEC.unpack
         for _ in range(limit):
             try:
-                data, addr = recvfrom(65535)
+                data, ancillary, _flags, addr = recvmsg(65535, _ANCILLARY)
             except (BlockingIOError, InterruptedError):
                 break
-            out.append((addr[0].split("%", 1)[0], data))
+            received_at = None
+            for level, kind, value in ancillary:
+                if kind == SO_TIMESTAMPNS and level == sol_socket:
+                    seconds, nanoseconds = unpack(value)
+                    received_at = seconds + nanoseconds * 1e-9
+            out.append((addr[0].split("%", 1)[0], data, received_at))
         return out
 
     def send(self, destination: str, data: bytes) -> None:

@@ -31,7 +31,7 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 class Machine(Protocol):
     counters: Counter[str]
 
-    def receive(self, src: str, data: bytes) -> list[Action]: ...
+    def receive(self, src: str, data: bytes, received_at: float | None = None) -> list[Action]: ...
     def on_timer(self) -> list[Action]: ...
     def next_deadline(self) -> float | None: ...
 
@@ -91,10 +91,10 @@ class AgentShell:
     def _readable(self) -> None:
         receive = self.machine.receive
         observer = self.observer
-        for src, data in self.mh.recv_batch():
+        for src, data, arrived in self.mh.recv_batch():
             received_at = time.monotonic()
             try:
-                actions = receive(src, data)
+                actions = receive(src, data, arrived)
                 if observer is not None:
                     # Before the effects run: serving an MN sends its RA at once.
                     observer.message_handled(actions, received_at)

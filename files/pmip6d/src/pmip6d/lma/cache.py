@@ -47,6 +47,7 @@ class BindingCacheEntry:
     handoffs: int = 0
     from_pool: bool = False
     timer_id: int = 0
+    timer_due: float = 0.0
 
     @property
     def link_key(self) -> tuple[bytes, int, bytes] | None:
@@ -59,7 +60,9 @@ class BindingCache:
     def __init__(self) -> None:
         self._by_prefix: dict[Prefix, BindingCacheEntry] = {}
         self._by_link: dict[tuple[bytes, int, bytes], BindingCacheEntry] = {}
-        self._by_mn: dict[bytes, list[BindingCacheEntry]] = {}
+        # One entry per MN is the rule, several (multihoming) the exception: a list
+        # only then saves ~140 bytes per binding.
+        self._by_mn: dict[bytes, BindingCacheEntry | list[BindingCacheEntry]] = {}
         self._count = 0
 
     def __len__(self) -> int:
@@ -75,7 +78,13 @@ class BindingCache:
         key = bce.link_key
         if key is not None:
             self._by_link[key] = bce
-        self._by_mn.setdefault(bce.mn_id, []).append(bce)
+        entries = self._by_mn.get(bce.mn_id)
+        if entries is None:
+            self._by_mn[bce.mn_id] = bce
+        elif type(entries) is list:
+            entries.append(bce)
+        else:
+            self._by_mn[bce.mn_id] = [entries, bce]
         self._count += 1
 
     def remove(self, bce: BindingCacheEntry) -> None:
@@ -86,11 +95,13 @@ class BindingCache:
         if key is not None and self._by_link.get(key) is bce:
             del self._by_link[key]
         entries = self._by_mn.get(bce.mn_id)
-        if entries is not None and any(e is bce for e in entries):
-            entries[:] = [e for e in entries if e is not bce]
+        if entries is bce:
+            del self._by_mn[bce.mn_id]
             self._count -= 1
-            if not entries:
-                del self._by_mn[bce.mn_id]
+        elif type(entries) is list and any(e is bce for e in entries):
+            rest = [e for e in entries if e is not bce]
+            self._by_mn[bce.mn_id] = rest[0] if len(rest) == 1 else rest
+            self._count -= 1
 
     def relink(self, bce: BindingCacheEntry, att: int, ll_id: bytes | None) -> None:
         """Change the interface key of an entry (a handoff to another interface)."""
@@ -110,8 +121,14 @@ class BindingCache:
         return self._by_link.get((mn_id, att, ll_id))
 
     def by_mn(self, mn_id: bytes) -> list[BindingCacheEntry]:
-        return self._by_mn.get(mn_id, [])
+        entries = self._by_mn.get(mn_id)
+        if entries is None:
+            return []
+        return entries if type(entries) is list else [entries]
 
     def __iter__(self):
         for entries in self._by_mn.values():
-            yield from entries
+            if type(entries) is list:
+                yield from entries
+            else:
+                yield entries

@@ -76,6 +76,8 @@ class _Request:
     src: str
     pbu: ProxyBindingUpdate
     profile: MobileNodeProfile | None
+    received_at: float | None = None
+    """Unix time the PBU arrived (kernel timestamp); None: now."""
 
 
 @dataclass(slots=True, eq=False)
@@ -87,6 +89,7 @@ class PendingRegistration:
     profile: MobileNodeProfile
     awaited: BindingCacheEntry
     timer_id: int = 0
+    timer_due: float = 0.0
 
 
 class _Lookup(Enum):
@@ -132,7 +135,7 @@ ADMISSION_CHECKS: tuple[tuple[str, Check, Status], ...] = (
     # §5.3.1 item 8 and §5.5.
     (
         "timestamp within the validity window",
-        lambda lma, r: lma._timestamp_in_window(r.pbu),
+        lambda lma, r: lma._timestamp_in_window(r.pbu, r.received_at),
         Status.TIMESTAMP_MISMATCH,
     ),
     # §5.3.1 items 9-11.
@@ -192,20 +195,30 @@ class LocalMobilityAnchor:
         self._min_delay = settings.min_delay_before_bce_delete_ms / 1000
         self._max_wait = settings.max_delay_before_new_bce_assign_ms / 1000
         self._max_units = settings.max_binding_lifetime // LIFETIME_UNIT
+        # Every binding of a MAG shares one Proxy-CoA string and one link-local
+        # address object instead of a copy per received PBU (~110 bytes a binding).
+        self._mag_addresses = {a: a for a in policy.accepted_mags}
+        self._link_locals: dict[bytes, bytes] = {}
 
     # ------------------------------------------------------------------ events in
 
-    def receive(self, src: str, data: bytes) -> list[Action]:
-        """Bytes read from the Mobility Header socket → actions. Never raises on bad input."""
+    def receive(self, src: str, data: bytes, received_at: float | None = None) -> list[Action]:
+        """Bytes read from the Mobility Header socket → actions. Never raises on bad input.
+
+        ``received_at`` (Unix time the message arrived) is what the timestamp of a
+        PBU is checked against (§5.5), so a stall of this agent (a large dict
+        growing, a slow effect) does not turn the PBUs queued meanwhile into
+        TIMESTAMP_MISMATCH rejections. None: the clock's current time.
+        """
         msg = decode(data)
         if isinstance(msg, Malformed):
             self.counters[f"malformed.{msg.reason}"] += 1
             return [Notice("debug", f"dropped malformed message from {src}: {msg}")]
-        return self.handle(src, msg)
+        return self.handle(src, msg, received_at)
 
-    def handle(self, src: str, msg: Message) -> list[Action]:
+    def handle(self, src: str, msg: Message, received_at: float | None = None) -> list[Action]:
         if isinstance(msg, ProxyBindingUpdate):
-            return self.handle_pbu(src, msg)
+            return self.handle_pbu(src, msg, received_at)
         if isinstance(msg, UnsupportedMessage):
             # RFC 6275 §9.2: an unrecognized MH type is answered with a Binding Error.
             self.counters["binding_error_sent"] += 1
@@ -213,10 +226,13 @@ class LocalMobilityAnchor:
         self.counters[f"unexpected.{type(msg).__name__}"] += 1
         return []
 
-    def handle_pbu(self, src: str, pbu: ProxyBindingUpdate) -> list[Action]:
+    def handle_pbu(
+        self, src: str, pbu: ProxyBindingUpdate, received_at: float | None = None
+    ) -> list[Action]:
         self.counters["pbu_received"] += 1
+        src = self._mag_addresses.get(src, src)
         profile = self.policy.profile(pbu.mn_id) if pbu.mn_id is not None else None
-        request = _Request(src, pbu, profile)
+        request = _Request(src, pbu, profile, received_at)
         for _what, holds, status in ADMISSION_CHECKS:
             if not holds(self, request):
                 return self._reject(request, status)
@@ -255,12 +271,15 @@ class LocalMobilityAnchor:
 
     # ------------------------------------------------------------------ checks
 
-    def _timestamp_in_window(self, pbu: ProxyBindingUpdate) -> bool:
+    def _timestamp_in_window(
+        self, pbu: ProxyBindingUpdate, received_at: float | None = None
+    ) -> bool:
         if not self._use_timestamps:
             return True
         if pbu.timestamp is None:
             return False
-        return abs(pbu.timestamp - ts.from_unix(self.clock.time())) <= self._window
+        now = self.clock.time() if received_at is None else received_at
+        return abs(pbu.timestamp - ts.from_unix(now)) <= self._window
 
     def _check_order(self, pbu: ProxyBindingUpdate, bce: BindingCacheEntry) -> None:
         """RFC 5213 §5.5: a PBU older than the last accepted one for the entry is refused."""
@@ -328,6 +347,12 @@ class LocalMobilityAnchor:
 
     # ------------------------------------------------------------------ transitions
 
+    def _shared(self, link_local: bytes) -> bytes:
+        """One object per distinct MAG link-local address (RFC 5213 §6.8: usually one)."""
+        if len(self._link_locals) >= 1024:
+            return self._link_locals.get(link_local, link_local)
+        return self._link_locals.setdefault(link_local, link_local)
+
     def _grant(self, pbu: ProxyBindingUpdate) -> int:
         return min(pbu.lifetime_units, self._max_units)
 
@@ -380,7 +405,7 @@ class LocalMobilityAnchor:
             access_technology_type=pbu.access_technology_type,
             mn_link_layer_id=pbu.mn_link_layer_id,
             handoff_indicator=pbu.handoff_indicator,
-            mag_link_local=link_local if link_local and any(link_local) else None,
+            mag_link_local=self._shared(link_local) if link_local and any(link_local) else None,
             lifetime=lifetime,
             expires_at=now + lifetime,
             registered_at=now,
@@ -413,7 +438,7 @@ class LocalMobilityAnchor:
         bce.sequence = pbu.sequence
         bce.handoff_indicator = pbu.handoff_indicator
         if pbu.link_local_address and any(pbu.link_local_address):
-            bce.mag_link_local = pbu.link_local_address
+            bce.mag_link_local = self._shared(pbu.link_local_address)
         if pbu.access_technology_type != bce.access_technology_type or (
             pbu.mn_link_layer_id is not None and pbu.mn_link_layer_id != bce.mn_link_layer_id
         ):

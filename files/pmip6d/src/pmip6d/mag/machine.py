@@ -103,6 +103,7 @@ class BulEntry:
     """The MN left while its registration was in flight: de-register once it is accepted."""
     resyncs: int = 0
     timer_id: int = 0
+    timer_due: float = 0.0
 
     def snapshot(self, link_local: bytes | None) -> MobileNodeBinding:
         return MobileNodeBinding(
@@ -197,8 +198,11 @@ class MobileAccessGateway:
         entry.state = BulState.DEREGISTERING
         return actions + self._start(entry, _Txn.DEREGISTER)
 
-    def receive(self, src: str, data: bytes) -> list[Action]:
-        """Bytes read from the Mobility Header socket → actions. Never raises on bad input."""
+    def receive(self, src: str, data: bytes, received_at: float | None = None) -> list[Action]:
+        """Bytes read from the Mobility Header socket → actions. Never raises on bad input.
+
+        ``received_at`` is accepted for the shell's sake; a MAG checks no timestamp window.
+        """
         msg = decode(data)
         if isinstance(msg, Malformed):
             self.counters[f"malformed.{msg.reason}"] += 1
