@@ -1,0 +1,519 @@
+# Copyright (c) netlmm.pmipv6 developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Inventory checks and the agents' policy file, from the collection's inventory model.
+
+``pmipv6_inventory_errors(hostvars, groups)`` lists what is wrong with a PMIPv6
+inventory, one readable line per problem naming the host and the variable.
+``pmipv6_policy(hostvars, groups)`` builds the policy file the agents read
+(``files/pmip6d/src/pmip6d/config.py``, ``PolicyFile``) and refuses an
+inventory with errors. Documentation: ``pmipv6_inventory_errors.yml`` and
+``pmipv6_policy.yml`` beside this file (``ansible-doc -t filter``).
+
+Inventory model (DEVELOPERS.md): groups ``pmipv6_lma``, ``pmipv6_mag``,
+``pmipv6_ap``; ``pmipv6_domain`` and ``pmipv6_mobile_nodes`` for all hosts,
+``pmipv6_hnp_pool`` on LMAs, ``pmipv6_address`` and ``pmipv6_core_interface``
+on LMAs and MAGs, ``pmipv6_lma`` and ``pmipv6_access_interfaces`` on MAGs,
+``pmipv6_mag`` on APs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from ansible.errors import AnsibleFilterError
+
+LMA_GROUP = "pmipv6_lma"
+MAG_GROUP = "pmipv6_mag"
+AP_GROUP = "pmipv6_ap"
+HNP_LENGTH = 64
+"""The LMA hands out /64 home network prefixes from its pool (the agent's default)."""
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # config.py Name: policy entry names
+_INTERFACE = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")  # config.py InterfaceName
+_MAC_HEX = re.compile(r"^[0-9a-fA-F]{12}$")
+_UNSET = object()
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _mac(value):
+    """Canonical MAC text, or raise ValueError with the reason."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError(
+            f"{value!r} is not a MAC address: quote MAC addresses, YAML read this one as a number"
+        )
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a MAC address")
+    digits = value.replace(":", "").replace("-", "").replace(".", "")
+    if not _MAC_HEX.match(digits):
+        raise ValueError(f"{value!r} is not a MAC address")
+    if int(digits[:2], 16) & 1:
+        raise ValueError(f"{value} is a multicast MAC address")
+    digits = digits.lower()
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+def _address(value):
+    """Canonical text of a unicast IPv6 address a MAG or LMA can signal from."""
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not an IPv6 address")
+    try:
+        address = ipaddress.IPv6Address(value.strip())
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv6 address") from None
+    if address.is_unspecified or address.is_multicast or address.is_link_local:
+        kind = (
+            "unspecified"
+            if address.is_unspecified
+            else ("multicast" if address.is_multicast else "link-local")
+        )
+        raise ValueError(f"{value} is a {kind} address; a routable unicast address is needed")
+    return address.compressed
+
+
+def _prefix(value):
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not an IPv6 prefix")
+    try:
+        return ipaddress.IPv6Network(value.strip(), strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an IPv6 prefix ({exc})") from None
+
+
+def _hosts(groups, name):
+    return list((groups or {}).get(name) or [])
+
+
+def _vars(hostvars, host):
+    try:
+        return hostvars[host]
+    except KeyError:
+        return {}
+
+
+def _is_set(value):
+    return value is not None and value != ""
+
+
+# --------------------------------------------------------------------------- the model
+
+
+class _Model:
+    """The inventory read once, with every problem collected on the way."""
+
+    def __init__(self, hostvars, groups):
+        self.hostvars = hostvars
+        self.groups = groups or {}
+        self.errors = []
+        self.unreadable = set()  # (host, variable) that failed to template
+        self.lmas = _hosts(groups, LMA_GROUP)
+        self.mags = _hosts(groups, MAG_GROUP)
+        self.aps = _hosts(groups, AP_GROUP)
+        self.address = {}  # host -> canonical pmipv6_address
+        self.mag_lma = {}  # mag -> lma
+        self.pools = {}  # lma -> IPv6Network
+        self.pool_set = set()  # LMAs with a pmipv6_hnp_pool, valid or not
+        self.mobile_nodes = []  # policy entries
+        self.node_hnps = []  # (host, variable, IPv6Network) of fixed prefixes
+        self.domain = None
+        self._read()
+
+    def error(self, host, variable, problem):
+        if (host, variable) not in self.unreadable:  # reported once, as unreadable
+            self.errors.append(f"{host}: {variable}: {problem}")
+
+    def get(self, host, name, default=None):
+        """A host's variable; one that cannot be templated is an error and counts as unset."""
+        try:
+            value = _vars(self.hostvars, host).get(name, _UNSET)
+        except Exception as exc:  # an undefined variable or failing template inside it
+            self.error(host, name, f"cannot be read: {exc}")
+            self.unreadable.add((host, name))
+            return default
+        return default if value is _UNSET else value
+
+    # ------------------------------------------------------------------ reading
+
+    def _read(self):
+        if not self.lmas:
+            self.error(
+                "(inventory)", "groups", f"no host in group {LMA_GROUP}: a domain needs an LMA"
+            )
+        for host in sorted(set(self.lmas) & set(self.mags)):
+            self.error(host, "groups", f"is in both {LMA_GROUP} and {MAG_GROUP}")
+        for host in self.lmas:
+            self._read_node(host, "LMA")
+            self._read_pool(host)
+        for host in self.mags:
+            self._read_node(host, "MAG")
+            self._read_mag(host)
+        for host in self.aps:
+            self._read_ap(host)
+        self._check_duplicate_addresses()
+        self._read_domain_wide()
+        self._check_prefix_overlaps()
+
+    def _read_node(self, host, kind):
+        if not _NAME.match(host) or len(host) > 64:
+            self.error(
+                host,
+                "inventory_hostname",
+                "cannot be a policy name (letters, digits, '_', '.', '-'; at most 64)",
+            )
+        address = self.get(host, "pmipv6_address")
+        if not _is_set(address):
+            self.error(host, "pmipv6_address", f"missing: the {kind}'s IPv6 address is required")
+        else:
+            try:
+                self.address[host] = _address(address)
+            except ValueError as exc:
+                self.error(host, "pmipv6_address", str(exc))
+        interface = self.get(host, "pmipv6_core_interface")
+        if not _is_set(interface):
+            self.error(
+                host, "pmipv6_core_interface", "missing: the interface towards the core is required"
+            )
+        elif not isinstance(interface, str) or not _INTERFACE.match(interface):
+            self.error(host, "pmipv6_core_interface", f"{interface!r} is not an interface name")
+        tunnels = self.get(host, "pmipv6_tunnels")
+        if tunnels is not None and tunnels not in ("static", "dynamic"):
+            self.error(host, "pmipv6_tunnels", f"{tunnels!r} is not static or dynamic")
+
+    def _read_pool(self, host):
+        pool = self.get(host, "pmipv6_hnp_pool")
+        if not _is_set(pool):
+            return
+        self.pool_set.add(host)  # even if invalid: that is its own error
+        try:
+            network = _prefix(pool)
+        except ValueError as exc:
+            self.error(host, "pmipv6_hnp_pool", str(exc))
+            return
+        if network.prefixlen > HNP_LENGTH:
+            self.error(
+                host,
+                "pmipv6_hnp_pool",
+                f"{network} is longer than the /{HNP_LENGTH} home network prefixes it hands out",
+            )
+            return
+        self.pools[host] = network
+
+    def _read_mag(self, host):
+        lma = self.get(host, "pmipv6_lma")
+        if not _is_set(lma):
+            self.error(host, "pmipv6_lma", f"missing: name the MAG's LMA (a host in {LMA_GROUP})")
+        elif not isinstance(lma, str) or lma not in self.lmas:
+            self.error(host, "pmipv6_lma", f"{lma!r} is not a host in group {LMA_GROUP}")
+        else:
+            self.mag_lma[host] = lma
+        interfaces = self.get(host, "pmipv6_access_interfaces")
+        if interfaces is None or interfaces == [] or interfaces == "":
+            self.error(
+                host,
+                "pmipv6_access_interfaces",
+                "missing: list the interfaces where access points and mobile nodes attach",
+            )
+        elif isinstance(interfaces, str) or not isinstance(interfaces, (list, tuple)):
+            self.error(
+                host,
+                "pmipv6_access_interfaces",
+                f"must be a list of interface names, not {interfaces!r}",
+            )
+        else:
+            seen = set()
+            for i, name in enumerate(interfaces):
+                if not isinstance(name, str) or not _INTERFACE.match(name):
+                    self.error(
+                        host,
+                        f"pmipv6_access_interfaces[{i}]",
+                        f"{name!r} is not an interface name",
+                    )
+                elif name in seen:
+                    self.error(host, f"pmipv6_access_interfaces[{i}]", f"{name} is listed twice")
+                elif name == self.get(host, "pmipv6_core_interface"):
+                    self.error(
+                        host,
+                        f"pmipv6_access_interfaces[{i}]",
+                        f"{name} is also the core interface",
+                    )
+                seen.add(name)
+        shared = self.get(host, "pmipv6_shared_addresses")
+        if shared is not None and not isinstance(shared, bool):
+            self.error(host, "pmipv6_shared_addresses", f"must be true or false, not {shared!r}")
+        if shared is None or shared is True:
+            mac = self.get(host, "pmipv6_shared_mac")
+            if mac is not None:
+                try:
+                    _mac(mac)
+                except ValueError as exc:
+                    self.error(host, "pmipv6_shared_mac", str(exc))
+            link_local = self.get(host, "pmipv6_shared_link_local")
+            if link_local is not None:
+                try:
+                    if not ipaddress.IPv6Address(str(link_local)).is_link_local:
+                        self.error(
+                            host,
+                            "pmipv6_shared_link_local",
+                            f"{link_local} is not a link-local (fe80::/10) address",
+                        )
+                except ValueError:
+                    self.error(
+                        host,
+                        "pmipv6_shared_link_local",
+                        f"{link_local!r} is not an IPv6 address",
+                    )
+
+    def _read_ap(self, host):
+        mag = self.get(host, "pmipv6_mag")
+        if not _is_set(mag):
+            self.error(
+                host,
+                "pmipv6_mag",
+                f"missing: name the MAG the AP is uplinked to (a host in {MAG_GROUP})",
+            )
+        elif not isinstance(mag, str) or mag not in self.mags:
+            self.error(host, "pmipv6_mag", f"{mag!r} is not a host in group {MAG_GROUP}")
+        address = self.get(host, "pmipv6_ap_address")
+        if _is_set(address):
+            try:
+                ipaddress.ip_address(str(address))
+            except ValueError:
+                self.error(host, "pmipv6_ap_address", f"{address!r} is not an IP address")
+
+    def _check_duplicate_addresses(self):
+        owner = {}
+        for host in self.lmas + [m for m in self.mags if m not in self.lmas]:
+            address = self.address.get(host)
+            if address is None:
+                continue
+            if address in owner:
+                self.error(
+                    host,
+                    "pmipv6_address",
+                    f"{address} is also the pmipv6_address of {owner[address]}",
+                )
+            else:
+                owner[address] = host
+
+    # ------------------------------------------------------------------ domain-wide variables
+
+    def _domain_wide(self, name):
+        """(host, value) of a variable meant to be the same for all (group_vars/all).
+
+        Read from the LMAs and MAGs; if they see different values, that is an error
+        (the agents would get policies that disagree).
+        """
+        first = None
+        for host in self.lmas + self.mags:
+            value = self.get(host, name, _UNSET)
+            if value is _UNSET:
+                continue
+            if first is None:
+                first = (host, value)
+            elif value != first[1]:
+                self.error(
+                    host,
+                    name,
+                    f"differs from the value {first[0]} has: "
+                    "define it once for all hosts (group_vars/all)",
+                )
+        return first if first is not None else (self.lmas[0] if self.lmas else "(inventory)", None)
+
+    def _read_domain_wide(self):
+        host, domain = self._domain_wide("pmipv6_domain")
+        if not _is_set(domain):
+            self.error(host, "pmipv6_domain", "missing: the realm of the mobile node identifiers")
+        elif not isinstance(domain, str) or "@" in domain or any(c.isspace() for c in domain):
+            self.error(host, "pmipv6_domain", f"{domain!r} is not a domain name")
+        else:
+            self.domain = str(domain)
+        host, nodes = self._domain_wide("pmipv6_mobile_nodes")
+        if nodes is None:
+            return
+        if not isinstance(nodes, (list, tuple)):
+            self.error(host, "pmipv6_mobile_nodes", "must be a list of {name, mac, hnps}")
+            return
+        names = {}
+        macs = {}
+        for i, node in enumerate(nodes):
+            self._read_mobile_node(host, i, node, names, macs)
+
+    def _read_mobile_node(self, host, i, node, names, macs):
+        where = f"pmipv6_mobile_nodes[{i}]"
+        if not isinstance(node, dict):
+            self.error(host, where, "must be a mapping {name, mac, hnps}")
+            return
+        ok = True
+        name = node.get("name")
+        if (
+            not _is_set(name)
+            or not isinstance(name, str)
+            or "@" in name
+            or any(c.isspace() for c in name)
+        ):
+            self.error(host, where + ".name", f"{name!r} is not a mobile node name")
+            ok = False
+        elif name in names:
+            self.error(host, where + ".name", f"{name} is also {names[name]}")
+            ok = False
+        else:
+            names[name] = where
+        unknown = sorted(set(node) - {"name", "mac", "macs", "hnps", "lma", "enabled", "mags"})
+        if unknown:
+            self.error(host, where, "unknown keys: {}".format(", ".join(unknown)))
+            ok = False
+        raw_macs = []
+        if "mac" in node and "macs" in node:
+            self.error(host, where, "give mac or macs, not both")
+            ok = False
+        elif "macs" in node:
+            if isinstance(node["macs"], (list, tuple)) and node["macs"]:
+                raw_macs = [(f"{where}.macs[{j}]", m) for j, m in enumerate(node["macs"])]
+            else:
+                self.error(host, where + ".macs", "must be a non-empty list of MAC addresses")
+                ok = False
+        elif "mac" in node:
+            raw_macs = [(where + ".mac", node["mac"])]
+        else:
+            self.error(host, where + ".mac", "missing: the mobile node's MAC address")
+            ok = False
+        canonical_macs = []
+        for field, value in raw_macs:
+            try:
+                mac = _mac(value)
+            except ValueError as exc:
+                self.error(host, field, str(exc))
+                ok = False
+                continue
+            if mac in macs:
+                self.error(host, field, f"{mac} is also {macs[mac]}")
+                ok = False
+            else:
+                macs[mac] = field
+                canonical_macs.append(mac)
+        hnps = []
+        raw_hnps = node.get("hnps")
+        if raw_hnps is not None:
+            if isinstance(raw_hnps, str) or not isinstance(raw_hnps, (list, tuple)):
+                self.error(host, where + ".hnps", "must be a list of IPv6 prefixes")
+                ok = False
+            else:
+                for j, text in enumerate(raw_hnps):
+                    try:
+                        hnps.append((f"{where}.hnps[{j}]", _prefix(text)))
+                    except ValueError as exc:
+                        self.error(host, f"{where}.hnps[{j}]", str(exc))
+                        ok = False
+        lma = node.get("lma")
+        if lma is not None:
+            if lma not in self.lmas:
+                self.error(host, where + ".lma", f"{lma!r} is not a host in group {LMA_GROUP}")
+                ok = False
+        elif len(self.lmas) == 1:
+            lma = self.lmas[0]
+        elif len(self.lmas) > 1:
+            self.error(
+                host,
+                where + ".lma",
+                f"missing: there are {len(self.lmas)} LMAs, name this node's",
+            )
+            ok = False
+        if lma is not None and lma in self.lmas and not hnps and lma not in self.pool_set:
+            self.error(
+                host,
+                where,
+                f"has no hnps and its LMA {lma} has no pmipv6_hnp_pool to take one from",
+            )
+            ok = False
+        enabled = node.get("enabled", True)
+        if not isinstance(enabled, bool):
+            self.error(host, where + ".enabled", f"must be true or false, not {enabled!r}")
+            ok = False
+        mags = node.get("mags")
+        if mags is not None:
+            if isinstance(mags, str) or not isinstance(mags, (list, tuple)):
+                self.error(host, where + ".mags", "must be a list of MAG host names")
+                ok = False
+            else:
+                for j, mag in enumerate(mags):
+                    if mag not in self.mags:
+                        self.error(
+                            host,
+                            f"{where}.mags[{j}]",
+                            f"{mag!r} is not a host in group {MAG_GROUP}",
+                        )
+                        ok = False
+        self.node_hnps.extend((host, field, net) for field, net in hnps)
+        if not ok:
+            return
+        entry = {"id": f"{name}@{self.domain}", "macs": canonical_macs, "lma": str(lma)}
+        if hnps:
+            entry["hnps"] = [str(net) for _field, net in hnps]
+        if "enabled" in node:
+            entry["enabled"] = enabled
+        if mags is not None:
+            entry["mags"] = [str(m) for m in mags]
+        self.mobile_nodes.append(entry)
+
+    def _check_prefix_overlaps(self):
+        claims = [(host, "pmipv6_hnp_pool", net) for host, net in self.pools.items()]
+        claims += self.node_hnps
+        for i, (host, field, net) in enumerate(claims):
+            for other_host, other_field, other in claims[:i]:
+                if net.overlaps(other):
+                    self.error(
+                        host,
+                        field,
+                        f"{net} overlaps {other_field} of {other_host} ({other})",
+                    )
+
+    # ------------------------------------------------------------------ the policy
+
+    def policy(self):
+        # Plain str everywhere (not Ansible's tagged strings): any YAML/JSON dumper can write it.
+        return {
+            "domain": self.domain,
+            "mags": [{"name": str(mag), "address": self.address[mag]} for mag in self.mags],
+            "lmas": [
+                {
+                    "name": str(lma),
+                    "address": self.address[lma],
+                    "accept_mags": [str(m) for m in self.mags if self.mag_lma.get(m) == lma],
+                }
+                for lma in self.lmas
+            ],
+            "mobile_nodes": list(self.mobile_nodes),
+        }
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def pmipv6_inventory_errors(hostvars, groups):
+    """Every problem of a PMIPv6 inventory, as ``host: variable: problem`` lines (empty: none)."""
+    return _Model(hostvars, groups).errors
+
+
+def pmipv6_policy(hostvars, groups):
+    """The agents' policy file (a dict) from the inventory; errors raise AnsibleFilterError."""
+    model = _Model(hostvars, groups)
+    if model.errors:
+        raise AnsibleFilterError(
+            f"the PMIPv6 inventory has {len(model.errors)} error(s):\n  "
+            + "\n  ".join(model.errors)
+        )
+    return model.policy()
+
+
+class FilterModule:
+    """netlmm.pmipv6 filters: pmipv6_inventory_errors, pmipv6_policy."""
+
+    def filters(self):
+        return {
+            "pmipv6_inventory_errors": pmipv6_inventory_errors,
+            "pmipv6_policy": pmipv6_policy,
+        }
