@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Handover signaling time on the emulated lab, phase by phase, beside the paper's Table II.
 
     sudo .venv/bin/python files/pmip6d/bench/bench_handover.py [--runs 200] [--json OUT]
@@ -53,7 +52,7 @@ def ping_floor(dom, count: int) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--pause", type=float, default=0.05, help="seconds between handovers")
     parser.add_argument("--tunnels", choices=["static", "dynamic"], default="static")

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Throughput and latency of one real ``pmip6d lma`` under many emulated MAGs.
 
 Run as root with the project's virtualenv::
@@ -253,7 +252,7 @@ class Generator:
         self.shift = 0
         self.plens = bytearray(n)
         rng = random.Random(5213)
-        self.seqs = array("H", (rng.randrange(0x10000) for _ in range(n)))
+        self.seqs = array("H", (rng.randrange(0x10000) for _unused in range(n)))
         self.sock = mh_socket()
         self.inode = os.fstat(self.sock.fileno()).st_ino
         self.ancillary = [
@@ -540,7 +539,7 @@ def null_main(address: str) -> int:
     pbu_id_end = pbu_id_at + MN_ID_LENGTH
     pba_id_end = pba_id_at + MN_ID_LENGTH
     sock = mh_socket(address)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, lambda *_unused: sys.exit(0))
     emit({"type": "ready"})
     recvfrom = sock.recvfrom
     sendto = sock.sendto
@@ -567,7 +566,7 @@ def log(msg: str) -> None:
 
 
 def sh(*cmd: str, check: bool = True, input_text: str | None = None) -> str:
-    proc = subprocess.run(cmd, capture_output=True, text=True, input=input_text)
+    proc = subprocess.run(cmd, capture_output=True, text=True, input=input_text, check=False)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}: {proc.stderr.strip() or proc.returncode}")
     return proc.stdout
@@ -591,7 +590,7 @@ def proc_status(pid: int) -> dict[str, int]:
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                key, _, value = line.partition(":")
+                key, _unused, value = line.partition(":")
                 if key in ("VmRSS", "VmHWM"):
                     out[key] = int(value.split()[0])
     except OSError:
@@ -856,7 +855,7 @@ def summarize_collapsed(path: Path, top: int) -> dict[str, Any]:
     except OSError:
         return {"samples": 0}
     for line in lines:
-        stack, _, count_text = line.rpartition(" ")
+        stack, _unused, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
@@ -1337,6 +1336,7 @@ def git_head() -> str | None:
             text=True,
             env=dict(os.environ, GIT_OPTIONAL_LOCKS="0"),
             timeout=5,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None

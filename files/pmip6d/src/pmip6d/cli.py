@@ -148,8 +148,8 @@ def _cell(value: Any) -> str:
 
 
 def render_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
-    cells = [[title for _, title in columns]]
-    cells += [[_cell(row.get(key)) for key, _ in columns] for row in rows]
+    cells = [[title for _unused, title in columns]]
+    cells += [[_cell(row.get(key)) for key, _unused in columns] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in cells

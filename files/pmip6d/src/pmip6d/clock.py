@@ -8,23 +8,21 @@ timestamp option, which compares the clocks of different hosts.
 
 from __future__ import annotations
 
-import time
+import time as _system_time
 from typing import Protocol
 
 
 class Clock(Protocol):
     def monotonic(self) -> float:
         """Seconds on a clock that never jumps; used for every timer."""
-        ...
 
     def time(self) -> float:
         """Seconds since 1970-01-01 UTC; used for timestamps on the wire."""
-        ...
 
 
 class SystemClock:
-    monotonic = staticmethod(time.monotonic)
-    time = staticmethod(time.time)
+    monotonic = staticmethod(_system_time.monotonic)
+    time = staticmethod(_system_time.time)
 
 
 class ManualClock:

@@ -86,7 +86,7 @@ def syslog_line(
     when = dt.datetime.fromtimestamp(time.time() if now is None else now, dt.timezone.utc)
     stamp = f"{when:%b} {when.day:2d} {when:%H:%M:%S}.{when.microsecond // 1000:03d}"
     origin = f"{ap.hostname}: " if ap.hostname else ""
-    facility, _, name = mnemonic.partition("-")
+    facility, _unused, name = mnemonic.partition("-")
     tag = f"%{facility}-{severity}-{name}"
     return f"<{LOCAL7 * 8 + severity}>{next(_SEQUENCE)}: {origin}*{stamp}: {tag}: {text}"
 
@@ -123,7 +123,7 @@ def _in_netns(netns: str | None, *args: str) -> list[str]:
 
 
 def _run(cmd: list[str]) -> None:
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}: {result.stderr.strip()}")
 
@@ -139,6 +139,7 @@ def plugged_into(ap: ApConfig, port: str) -> bool:
         capture_output=True,
         text=True,
         timeout=30,
+        check=False,
     )
     if result.returncode != 0:
         return False

@@ -42,7 +42,7 @@ def _phases(dom, mag: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m pmip6d.labdemo", description=__doc__.split("\n")[0]
+        prog="python -m pmip6d.labdemo", description=__doc__.split("\n", maxsplit=1)[0]
     )
     parser.add_argument("--workdir", type=Path, default=Path("artifacts/labdemo"))
     parser.add_argument(

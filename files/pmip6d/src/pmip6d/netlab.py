@@ -21,7 +21,7 @@ from .cli import ControlClient
 
 
 def sh(*args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
     if check and result.returncode != 0:
         raise RuntimeError(
             f"{' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}"

@@ -92,6 +92,7 @@ class Domain:
             capture_output=True,
             text=True,
             timeout=30,
+            check=False,
         )
         if result.returncode != 0:
             raise RuntimeError(f"pmip6d-ap {' '.join(args)}: {result.stderr.strip()}")

@@ -49,7 +49,7 @@ _serial = itertools.count()
 
 
 def sh(*args: str, check: bool = True) -> str:
-    done = subprocess.run(args, capture_output=True, text=True, timeout=20)
+    done = subprocess.run(args, capture_output=True, text=True, timeout=20, check=False)
     if check and done.returncode != 0:
         raise RuntimeError(f"{' '.join(args)}: {done.stderr.strip()}")
     return done.stdout
@@ -129,7 +129,7 @@ def addresses(ns: str) -> list[tuple[str, bool]]:
 
 def prefixes_seen(ns: str) -> set[Prefix]:
     out = set()
-    for address, _ in addresses(ns):
+    for address, _unused in addresses(ns):
         net = ipaddress.IPv6Network(f"{address}/64", strict=False)
         out.add(Prefix.parse(str(net)))
     return out
@@ -137,7 +137,7 @@ def prefixes_seen(ns: str) -> set[Prefix]:
 
 def ras_received(ns: str) -> int:
     for line in sh("ip", "netns", "exec", ns, "cat", "/proc/net/dev_snmp6/eth0").splitlines():
-        key, _, value = line.partition(" ")
+        key, _unused, value = line.partition(" ")
         if key == "Icmp6InRouterAdvertisements":
             return int(value)
     raise AssertionError("no Icmp6InRouterAdvertisements counter")
@@ -252,7 +252,9 @@ def test_each_mn_configures_only_its_own_prefix(lab):
             took = await until(configured, 5, "both MNs to configure their prefix")
             print(f"SLAAC address present {took:.3f} s after serve")
             took += await until(
-                lambda: addresses(lab["mn1"]) and not any(t for _, t in addresses(lab["mn1"])),
+                lambda: (
+                    addresses(lab["mn1"]) and not any(t for _unused, t in addresses(lab["mn1"]))
+                ),
                 5,
                 "DAD of MN1's address to finish",
             )
@@ -262,8 +264,8 @@ def test_each_mn_configures_only_its_own_prefix(lab):
             while time.monotonic() < deadline:
                 assert configured()
                 await asyncio.sleep(0.1)
-            assert [a for a, _ in addresses(lab["mn1"])] == [SLAAC["mn1"]]
-            assert [a for a, _ in addresses(lab["mn2"])] == [SLAAC["mn2"]]
+            assert [a for a, _unused in addresses(lab["mn1"])] == [SLAAC["mn1"]]
+            assert [a for a, _unused in addresses(lab["mn2"])] == [SLAAC["mn2"]]
             for role in ("mn1", "mn2"):
                 ns = lab[role]
                 routes = default_routes(ns)

@@ -61,7 +61,7 @@ _serial = itertools.count()
 
 
 def sh(*args: str, check: bool = True) -> str:
-    done = subprocess.run(args, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(args, capture_output=True, text=True, timeout=30, check=False)
     if check and done.returncode != 0:
         raise RuntimeError(f"{' '.join(args)}: {done.stderr.strip()}")
     return done.stdout
@@ -270,7 +270,9 @@ def capture(lab: Lab, role: str, interface: str, path: Path) -> Iterator[Path]:
 
 
 def _count_packets(path: Path) -> int:
-    done = subprocess.run(["tshark", "-r", str(path)], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        ["tshark", "-r", str(path)], capture_output=True, text=True, timeout=30, check=False
+    )
     return len(done.stdout.splitlines())
 
 

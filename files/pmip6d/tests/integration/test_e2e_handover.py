@@ -43,7 +43,7 @@ def domain(tmp_path_factory, netns_ok):
 
 
 def test_association_registers_and_the_mn_configures_its_prefix(domain):
-    dom, _, _ = domain
+    dom, _unused, _unused = domain
     dom.associate("mn1", "ap1")
     row = wait_for(lambda: dom.binding("mn1"), what="mn1 registered at the LMA")
     assert row["proxy_coa"] == MAGS["mag1"]
@@ -62,7 +62,7 @@ def test_association_registers_and_the_mn_configures_its_prefix(domain):
 
 
 def test_second_mn_on_the_same_mag_gets_only_its_own_prefix(domain):
-    dom, _, _ = domain
+    dom, _unused, _unused = domain
     dom.associate("mn2", "ap1")
     wait_for(lambda: dom.binding("mn2"), what="mn2 registered")
     dom.wait_address("mn2")
@@ -76,7 +76,7 @@ def test_second_mn_on_the_same_mag_gets_only_its_own_prefix(domain):
 
 
 def test_traffic_to_cn_goes_through_the_tunnel(domain):
-    dom, _, _ = domain
+    dom, _unused, _unused = domain
     mn1, mn2 = dom.mns["mn1"], dom.mns["mn2"]
     a1, a2 = dom.wait_address("mn1"), dom.wait_address("mn2")
     mn1.ns.run("ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-I", a1, CN)
@@ -106,7 +106,7 @@ def probe_loss(result_file: Path, moved_at_rel: float) -> dict:
 
 
 def test_handover_keeps_address_router_and_flows(domain):
-    dom, _, _ = domain
+    dom, _unused, _unused = domain
     mn1 = dom.mns["mn1"]
     address = dom.wait_address("mn1")
     before_hnp = dom.binding("mn1")["hnps"]

@@ -115,7 +115,7 @@ def active_at(agents, mag: str, mn: int) -> dict:
 
 
 def test_registration(domain):
-    _, agents, _, _ = domain
+    _unused, agents, _unused, _unused = domain
     attach(agents, "mag1", 1, interface="ap1")
     at_mag = active_at(agents, "mag1", 1)
     at_lma = lma_binding(agents, 1)
@@ -129,7 +129,7 @@ def test_registration(domain):
 
 
 def test_refresh(domain):
-    _, agents, _, _ = domain
+    _unused, agents, _unused, _unused = domain
     attach(agents, "mag1", 2)
     first = active_at(agents, "mag1", 2)
     time.sleep(5)  # lifetime 8 s, refreshed at half of it
@@ -141,7 +141,7 @@ def test_refresh(domain):
 
 
 def test_handover_keeps_prefix_and_survives_late_deregistration(domain):
-    _, agents, _, _ = domain
+    _unused, agents, _unused, _unused = domain
     attach(agents, "mag1", 3, interface="ap1")
     before = active_at(agents, "mag1", 3)
     stale_before = agents["lma"].counters().get("deregistrations_from_previous_mag", 0)
@@ -160,7 +160,7 @@ def test_handover_keeps_prefix_and_survives_late_deregistration(domain):
 
 
 def test_deregistration(domain):
-    _, agents, _, _ = domain
+    _unused, agents, _unused, _unused = domain
     attach(agents, "mag2", 4)
     active_at(agents, "mag2", 4)
     agents["mag2"].call("detach", mac=MN[4][1])
@@ -175,7 +175,7 @@ def test_deregistration(domain):
 
 
 def test_expiry_when_the_mag_goes_silent(domain):
-    _, agents, _, _ = domain
+    _unused, agents, _unused, _unused = domain
     attach(agents, "mag3", 5)
     active_at(agents, "mag3", 5)
     expired_before = agents["lma"].counters().get("expirations", 0)
@@ -185,7 +185,7 @@ def test_expiry_when_the_mag_goes_silent(domain):
 
 
 def test_reject_for_unauthorized_mag(domain):
-    _, agents, _, _ = domain
+    _unused, agents, _unused, _unused = domain
     attach(agents, "rogue", 6)
     wait_for(
         lambda: agents["rogue"].counters().get("rejected.MAG_NOT_AUTHORIZED_FOR_PROXY_REG"),
@@ -303,7 +303,7 @@ def test_tshark_decodes_every_message_like_we_do(domain):
     # The prefix tshark saw in MN1's PBA is the one the LMA reports now.
     mn1 = [
         r
-        for r, (src, _, _) in zip(rows, packets, strict=True)
+        for r, (src, _unused, _unused) in zip(rows, packets, strict=True)
         if src == LMA and r["mip6.mnid.identifier"] == MN[1][0] and r["mip6.ba.status"] == "0"
     ]
     assert mn1 and mn1[0]["mip6.nemo.mnp.mnp"] + "/64" == lma_binding(agents, 1)["hnps"][0]

@@ -46,11 +46,13 @@ def probe(address: str, port: int, interval: float, duration: float, out: str) -
                 errors += 1  # no route or address not usable yet: a gap, not a crash
             seq += 1
             next_send += interval
-        ready, _, _ = select.select([sock], [], [], max(0.0, next_send - time.monotonic()))
+        ready, _unused, _unused = select.select(
+            [sock], [], [], max(0.0, next_send - time.monotonic())
+        )
         if ready:
             while True:
                 try:
-                    data, _ = sock.recvfrom(2048)
+                    data, _unused = sock.recvfrom(2048)
                 except BlockingIOError:
                     break
                 if len(data) == 4:

@@ -55,10 +55,9 @@ def frame(settings: RaSettings | None = None, **kw) -> bytes:
         "src_mac": MAG_MAC,
         "dst_mac": MN_MAC,
         "src_ip": LL,
-        "prefixes": (P1,),
     }
+    prefixes = kw.pop("prefixes", (P1,))
     args.update(kw)
-    prefixes = args.pop("prefixes")
     return build_ra_frame(settings or RaSettings(), prefixes, **args)
 
 
@@ -429,7 +428,7 @@ def test_parse_rs_never_raises_on_random_bytes(data):
 @settings(max_examples=500)
 def test_parse_rs_never_raises_on_mutated_solicitations(data):
     raw = bytearray(rs(slla=data.draw(st.sampled_from([None, "02:00:00:00:01:01"]))))
-    for _ in range(data.draw(st.integers(1, 6))):
+    for _unused in range(data.draw(st.integers(1, 6))):
         i = data.draw(st.integers(0, len(raw) - 1))
         raw[i] = data.draw(st.integers(0, 255))
     cut = data.draw(st.integers(0, len(raw)))

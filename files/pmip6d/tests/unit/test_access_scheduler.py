@@ -98,17 +98,17 @@ def test_burst_then_periodic_within_bounds(sched, clock):
     t0 = clock.monotonic()
     sched.serve(binding())
     sent = advance_to(sched, clock, t0 + 1000)
-    reasons = [s.reason for _, s in sent]
+    reasons = [s.reason for _unused, s in sent]
     assert reasons[:2] == ["initial", "initial"]
     assert set(reasons[2:]) == {"periodic"}
-    times = [t0] + [t for t, _ in sent]
+    times = [t0] + [t for t, _unused in sent]
     assert times[1] - times[0] == pytest.approx(0.5)
     assert times[2] - times[1] == pytest.approx(0.5)
     gaps = [b - a for a, b in pairwise(times[2:])]
     assert gaps, "no periodic RA at all"
     # The extremes random source makes them exactly Min, Max, Min, ...
     assert gaps[:4] == pytest.approx([30, 100, 30, 100])
-    assert all(s.destination == ALL_NODES for _, s in sent)
+    assert all(s.destination == ALL_NODES for _unused, s in sent)
     assert sched.rng.calls and set(sched.rng.calls) == {(30, 100)}
 
 
@@ -123,13 +123,13 @@ def test_periodic_intervals_stay_in_min_max(seed, initial):
     t0 = clock.monotonic()
     sched.serve(binding())
     sent = advance_to(sched, clock, t0 + 500)
-    times = [t0] + [t for t, _ in sent]
+    times = [t0] + [t for t, _unused in sent]
     gaps = [b - a for a, b in pairwise(times)]
     assert len(gaps) >= 45
     burst, periodic = gaps[: initial - 1], gaps[initial - 1 :]
     assert burst == pytest.approx([1.0] * (initial - 1))
     assert all(3 <= g <= 10 for g in periodic), periodic
-    assert [r.reason for _, r in sent][: initial - 1] == ["initial"] * (initial - 1)
+    assert [r.reason for _unused, r in sent][: initial - 1] == ["initial"] * (initial - 1)
 
 
 def test_single_initial_ra_goes_straight_to_periodic(clock):
@@ -139,7 +139,7 @@ def test_single_initial_ra_goes_straight_to_periodic(clock):
     t0 = clock.monotonic()
     sched.serve(binding())
     assert 5 <= sched.next_deadline() - t0 <= 10
-    assert [s.reason for _, s in advance_to(sched, clock, t0 + 10)] == ["periodic"]
+    assert [s.reason for _unused, s in advance_to(sched, clock, t0 + 10)] == ["periodic"]
 
 
 def test_each_mn_gets_its_own_prefixes_only(sched, clock):
@@ -148,10 +148,10 @@ def test_each_mn_gets_its_own_prefixes_only(sched, clock):
     sent += [(t0, s) for s in sched.serve(binding(MAC2, P2, P3))]
     sent += advance_to(sched, clock, t0 + 600)
     by_mac: dict[bytes, set] = {MAC1: set(), MAC2: set()}
-    for _, s in sent:
+    for _unused, s in sent:
         by_mac[s.mac].add(s.prefixes)
     assert by_mac == {MAC1: {(P1,)}, MAC2: {(P2, P3)}}
-    assert sum(1 for _, s in sent if s.mac == MAC1) > 5
+    assert sum(1 for _unused, s in sent if s.mac == MAC1) > 5
 
 
 def test_first_rs_is_answered_at_once_to_its_source(sched, clock):
@@ -199,7 +199,7 @@ def test_delayed_answer_to_several_sources_goes_to_all_nodes(clock):
     sched.solicited(MAC1, MN1_LL)
     sched.solicited(MAC1, MN1_LL2)
     sent = advance_to(sched, clock, clock.monotonic() + 3)
-    assert [(s.reason, s.destination) for _, s in sent] == [("solicited", ALL_NODES)]
+    assert [(s.reason, s.destination) for _unused, s in sent] == [("solicited", ALL_NODES)]
 
 
 def test_an_unsolicited_ra_also_answers_a_pending_rs(sched, clock):
@@ -239,7 +239,7 @@ def test_stop_means_silence(sched, clock):
     sched.solicited(MAC1, UNSPECIFIED)
     sent = advance_to(sched, clock, t0 + 5000)
     assert sent, "MN2 should still be served"
-    assert {s.mac for _, s in sent} == {MAC2}
+    assert {s.mac for _unused, s in sent} == {MAC2}
     assert sched.counters["rs_unknown"] == 2
     sched.stop(MAC2)
     assert sched.next_deadline() is None
@@ -278,8 +278,8 @@ def test_renumbering_deprecates_old_prefixes_during_the_burst(sched, clock):
     assert out[0].deprecated == (P1,)
     assert [s.deprecated for s in sched.solicited(MAC1, MN1_LL)] == [(P1,)]
     sent = advance_to(sched, clock, t0 + 300)
-    assert [s.deprecated for _, s in sent if s.reason == "initial"] == [(P1,), (P1,)]
-    assert all(s.deprecated == () for _, s in sent if s.reason == "periodic")
+    assert [s.deprecated for _unused, s in sent if s.reason == "initial"] == [(P1,), (P1,)]
+    assert all(s.deprecated == () for _unused, s in sent if s.reason == "periodic")
     # A prefix coming back is advertised normally, not deprecated.
     out = sched.serve(binding(MAC1, P1))
     assert out[0].deprecated == (P2, P3)

@@ -178,7 +178,7 @@ def test_pad1_and_padn_both_used():
             if otype in (0, 1):
                 kinds.add((otype, length))
     assert (0, 0) in kinds, "Pad1 never produced"
-    assert any(t == 1 for t, _ in kinds), "PadN never produced"
+    assert any(t == 1 for t, _unused in kinds), "PadN never produced"
 
 
 def test_decoder_accepts_unaligned_options():
@@ -261,7 +261,7 @@ def test_decode_never_raises_on_random_bytes(data):
 @given(st.data())
 def test_decode_never_raises_on_mutated_messages(data):
     raw = bytearray(encode(full_pbu()))
-    for _ in range(data.draw(st.integers(1, 6))):
+    for _unused in range(data.draw(st.integers(1, 6))):
         raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
     cut = data.draw(st.integers(0, len(raw)))
     result = decode(bytes(raw[:cut]))

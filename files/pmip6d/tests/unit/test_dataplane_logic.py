@@ -109,7 +109,7 @@ class FakeChannel:
         raise AssertionError(f"unexpected query {header.kind}")
 
     def dump(self, msg: bytes):
-        header, _ = next(rtnl.iter_messages(msg))
+        header, _unused = next(rtnl.iter_messages(msg))
         kind = header.kind
         if kind == rtnl.RTM_GETROUTE:
             bodies = list(self.routes.values())
@@ -220,7 +220,7 @@ class FakeChannel:
             link = rtnl.parse_link(body)
             if link.kind == "ip6tnl" and not self.ip6tnl:
                 return errno.EOPNOTSUPP
-            if any(n == link.name for n, _, _ in self.links.values()):
+            if any(n == link.name for n, _unused, _unused in self.links.values()):
                 return errno.EEXIST
             self.links[max(self.links) + 1] = (link.name, link.kind, link.flags)
             return 0
@@ -245,14 +245,14 @@ class FakeChannel:
         return [rtnl.parse_rule(b) for b in self.rules]
 
     def kinds(self) -> Counter[int]:
-        return Counter(k for k, _ in self.requests)
+        return Counter(k for k, _unused in self.requests)
 
     def owned(self) -> dict[str, int]:
         return {
             "routes": sum(rtnl.parse_route(b).protocol == 213 for b in self.routes.values()),
             "rules": sum(r.protocol == 213 for r in self.rule_list()),
             "nexthops": len(self.nexthops),
-            "links": sum(n.startswith("pmip6t") for n, _, _ in self.links.values()),
+            "links": sum(n.startswith("pmip6t") for n, _unused, _unused in self.links.values()),
         }
 
 
@@ -323,7 +323,7 @@ def test_handover_is_one_replace_per_prefix(clock):
     dp(RouteToMag(b"mn", (hnp(1), hnp(2)), MAG2, MAG1))
     dp.flush()
     new = fake.requests[before:]
-    kinds = [k for k, _ in new]
+    kinds = [k for k, _unused in new]
     assert kinds == [rtnl.RTM_NEWNEXTHOP, rtnl.RTM_NEWROUTE, rtnl.RTM_NEWROUTE]
     assert rtnl.RTM_DELROUTE not in kinds, "never a moment without a route"
     assert fake.route_to(hnp(1)) == fake.route_to(hnp(2)) == NH2
@@ -337,7 +337,7 @@ def test_actions_on_one_prefix_within_a_batch_collapse(clock):
     dp(Unroute(b"mn", (hnp(1),), MAG2))
     before = len(fake.requests)
     assert dp.flush().messages == 0
-    assert [k for k, _ in fake.requests[before:]] == []
+    assert [k for k, _unused in fake.requests[before:]] == []
 
 
 def test_unroute_of_a_moved_prefix_is_ignored(clock):
@@ -547,7 +547,7 @@ def test_missing_core_interface_fails_start_without_changes(clock):
     dp = LmaDataplane("seg6", LMAA, "eth9", channel=fake, clock=clock)
     with pytest.raises(DataplaneError, match="eth9"):
         dp.start()
-    assert [k for k, _ in fake.requests] == []
+    assert [k for k, _unused in fake.requests] == []
 
 
 # =========================================================================== MAG
@@ -685,7 +685,7 @@ def test_ip6tnl_backend_requests(clock):
     assert data.get_attr("IFLA_IP6TNL_LOCAL") == LMAA
     assert data.get_attr("IFLA_IP6TNL_REMOTE") == MAG1
     assert data.get_attr("IFLA_IP6TNL_LINK") == 2
-    tunnel_index = next(i for i, (n, _, _) in fake.links.items() if n == "pmip6t0")
+    tunnel_index = next(i for i, (n, _unused, _unused) in fake.links.items() if n == "pmip6t0")
     nexthop = rtnl.parse_nexthop(fake.nexthops[NH1])
     assert (nexthop.oif, nexthop.encap) == (tunnel_index, None), "dev <tunnel>, no encap"
     assert fake.route_to(hnp(1)) == NH1
@@ -694,7 +694,9 @@ def test_ip6tnl_backend_requests(clock):
     assert fake.route_to(hnp(1)) == NH2
     clock.now += 1
     dp.flush()
-    assert "pmip6t0" not in {n for n, _, _ in fake.links.values()}, "device gone after linger"
+    assert "pmip6t0" not in {n for n, _unused, _unused in fake.links.values()}, (
+        "device gone after linger"
+    )
     dp.close()
     assert fake.owned() == {"routes": 0, "rules": 0, "nexthops": 0, "links": 0}
 
@@ -712,7 +714,7 @@ def test_auto_detect_picks_seg6_without_ip6tnl(clock):
     fake = FakeChannel(ip6tnl=False)
     backend = make_backend("auto", Kernel(fake, OWN))
     assert backend.name == "seg6"
-    assert [k for k, _ in fake.requests] == [rtnl.RTM_NEWLINK], "one refused probe"
+    assert [k for k, _unused in fake.requests] == [rtnl.RTM_NEWLINK], "one refused probe"
 
 
 def test_auto_detect_sees_the_fallback_device(clock):
@@ -724,8 +726,8 @@ def test_auto_detect_sees_the_fallback_device(clock):
 def test_auto_detect_probes_when_the_fallback_device_is_hidden(clock):
     fake = FakeChannel(ip6tnl=True, fallback_device=False)
     assert make_backend("auto", Kernel(fake, OWN)).name == "ip6tnl"
-    assert [k for k, _ in fake.requests] == [rtnl.RTM_NEWLINK, rtnl.RTM_DELLINK]
-    assert "pmip6tprobe" not in {n for n, _, _ in fake.links.values()}
+    assert [k for k, _unused in fake.requests] == [rtnl.RTM_NEWLINK, rtnl.RTM_DELLINK]
+    assert "pmip6tprobe" not in {n for n, _unused, _unused in fake.links.values()}
 
 
 def test_explicit_ip6tnl_on_a_kernel_without_it_fails_at_start(clock):

@@ -168,8 +168,8 @@ def test_template_batch_parses_back_message_by_message():
     for i, p in enumerate(prefixes):
         offset = template.render_into(buf, offset, p, 100 + i)
     messages = list(rtnl.iter_messages(buf))
-    assert [h.seq for h, _ in messages] == list(range(100, 150))
-    assert [rtnl.parse_route(b).dst for _, b in messages] == prefixes
+    assert [h.seq for h, _unused in messages] == list(range(100, 150))
+    assert [rtnl.parse_route(b).dst for _unused, b in messages] == prefixes
     # and pyroute2 agrees on every one
     for i, p in enumerate(prefixes):
         parsed = decode_route(bytes(buf[i * template.size : (i + 1) * template.size]))

@@ -310,7 +310,7 @@ def test_full_handover_over_encoded_messages(clock):
     assert m1.binding_rows() == [] and m2.binding_rows()[0]["state"] == "active"
     assert lma.counters["deregistrations_from_previous_mag"] == 1
     # Refreshes keep it alive for an hour of protocol time.
-    for _ in range(60):
+    for _unused in range(60):
         clock.advance(60)
         net.run(m2.on_timer(), MAG2)
         net.run(lma.on_timer(), LMA)

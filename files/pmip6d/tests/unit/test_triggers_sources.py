@@ -281,7 +281,7 @@ class FakeHostapd:
             return self._sta(0)
         if cmd.startswith(b"STA-NEXT "):
             mac = cmd.split()[1].decode()
-            index = [m for m, _ in self.stations].index(mac)
+            index = [m for m, _unused in self.stations].index(mac)
             return self._sta(index + 1)
         return b"UNKNOWN COMMAND\n"
 

@@ -250,7 +250,7 @@ class RaEmitter:
         sock = self._sock
         if sock is None:
             return
-        for _ in range(_RECV_BATCH):
+        for _unused in range(_RECV_BATCH):
             try:
                 frame, address = sock.recvfrom(_FRAME_MAX)
             except (BlockingIOError, InterruptedError):

@@ -56,7 +56,7 @@ class MobilityHeaderSocket:
         recvmsg = self.sock.recvmsg
         sol_socket = socket.SOL_SOCKET
         unpack = _TIMESPEC.unpack
-        for _ in range(limit):
+        for _unused in range(limit):
             try:
                 data, ancillary, _flags, addr = recvmsg(65535, _ANCILLARY)
             except (BlockingIOError, InterruptedError):

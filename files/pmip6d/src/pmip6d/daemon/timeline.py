@@ -55,7 +55,7 @@ class Timeline:
         self._open[mac] = HandoverRecord(mac, reason, at)
 
     def message_sent(self, message: Message, at: float) -> None:
-        if type(message) is not ProxyBindingUpdate or message.lifetime_units == 0:
+        if not isinstance(message, ProxyBindingUpdate) or message.lifetime_units == 0:
             return
         record = self._open.get(message.mn_link_layer_id or b"")
         if record is not None and record.pbu_at is None:
@@ -64,7 +64,7 @@ class Timeline:
 
     def message_handled(self, actions: list[Action], received_at: float) -> None:
         for action in actions:
-            if type(action) is ServeMobileNode:
+            if isinstance(action, ServeMobileNode):
                 record = self._open.get(action.binding.mac)
                 if record is not None and record.pbu_at is not None and record.pba_at is None:
                     record.pba_at = received_at

@@ -189,7 +189,7 @@ class Dataplane:
         if peer.installed:
             return True
         assert self.kernel is not None and self.backend is not None, "start() first"
-        for _ in range(_RESLOT_ATTEMPTS):
+        for _unused in range(_RESLOT_ATTEMPTS):
             try:
                 self.backend.add_peer(self.kernel, peer, self.local_address, self.core_index)
                 self._peer_added(peer)

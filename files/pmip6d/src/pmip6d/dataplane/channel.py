@@ -130,7 +130,7 @@ class Channel:
             for header, body in self._recv():
                 if header.seq != seq or header.kind != rtnl.NLMSG_ERROR:
                     continue
-                err, _, text = rtnl.parse_error(body, header.flags)
+                err, _unused, text = rtnl.parse_error(body, header.flags)
                 if err:
                     raise NetlinkError(err, text, what)
                 return
@@ -155,7 +155,7 @@ class Channel:
             out = [(h, memoryview(bytes(b))) for h, b in self._recv() if h.seq == seq]
             for header, body in out:
                 if header.kind == rtnl.NLMSG_ERROR:
-                    err, _, text = rtnl.parse_error(body, header.flags)
+                    err, _unused, text = rtnl.parse_error(body, header.flags)
                     if err:
                         raise NetlinkError(err, text)
             if out:
@@ -181,7 +181,7 @@ class Channel:
                         done = True
                         break
                     if header.kind == rtnl.NLMSG_ERROR:
-                        err, _, text = rtnl.parse_error(body, header.flags)
+                        err, _unused, text = rtnl.parse_error(body, header.flags)
                         if err:
                             raise NetlinkError(err, text, "dump")
                         done = True
@@ -241,7 +241,7 @@ class Channel:
                 if kind == rtnl.NLMSG_ERROR and first_seq <= seq <= last_seq:
                     if error:
                         body = self._view[offset + rtnl.NLMSGHDR_LEN : offset + length]
-                        err, _, text = rtnl.parse_error(body, flags)
+                        err, _unused, text = rtnl.parse_error(body, flags)
                         failed.append((seq, err, text))
                         pending -= 1
                     elif expect_acks:

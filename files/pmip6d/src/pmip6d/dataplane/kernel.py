@@ -142,20 +142,30 @@ class Kernel:
 
     # ------------------------------------------------------------------ rules
 
-    def add_rule(self, **kw: Any) -> None:
+    def add_rule(
+        self, *, priority: int, table: int, protocol: int | None = None, **kw: Any
+    ) -> None:
         """Add a rule of ours; an identical existing one is fine (EEXIST)."""
-        kw.setdefault("protocol", self.own.protocol)
+        protocol = self.own.protocol if protocol is None else protocol
+        message = rtnl.rule_message(
+            rtnl.RTM_NEWRULE, priority=priority, table=table, protocol=protocol, **kw
+        )
         try:
-            self.ch.request(rtnl.rule_message(rtnl.RTM_NEWRULE, **kw), "add rule")
+            self.ch.request(message, "add rule")
         except NetlinkError as exc:
             if exc.errno != errno.EEXIST:
                 raise
 
-    def del_rule(self, **kw: Any) -> bool:
+    def del_rule(
+        self, *, priority: int, table: int, protocol: int | None = None, **kw: Any
+    ) -> bool:
         """Delete a rule of ours; False if it was not there."""
-        kw.setdefault("protocol", self.own.protocol)
+        protocol = self.own.protocol if protocol is None else protocol
+        message = rtnl.rule_message(
+            rtnl.RTM_DELRULE, priority=priority, table=table, protocol=protocol, **kw
+        )
         try:
-            self.ch.request(rtnl.rule_message(rtnl.RTM_DELRULE, **kw), "delete rule")
+            self.ch.request(message, "delete rule")
         except NetlinkError as exc:
             if exc.errno in (errno.ENOENT, errno.ESRCH):
                 return False

@@ -612,7 +612,7 @@ def parse_error(body: bytes | memoryview, flags: int) -> tuple[int, int, str]:
     request's header is echoed, and the extended-ack attributes follow it.
     """
     (error,) = _NLMSGERR.unpack_from(body, 0)
-    _, _, _, seq, _ = _NLMSGHDR.unpack_from(body, 4)
+    _unused, _unused, _unused, seq, _unused = _NLMSGHDR.unpack_from(body, 4)
     text = ""
     if flags & NLM_F_ACK_TLVS:
         if flags & NLM_F_CAPPED:

@@ -81,7 +81,7 @@ class BindingCache:
         entries = self._by_mn.get(bce.mn_id)
         if entries is None:
             self._by_mn[bce.mn_id] = bce
-        elif type(entries) is list:
+        elif isinstance(entries, list):
             entries.append(bce)
         else:
             self._by_mn[bce.mn_id] = [entries, bce]
@@ -98,7 +98,7 @@ class BindingCache:
         if entries is bce:
             del self._by_mn[bce.mn_id]
             self._count -= 1
-        elif type(entries) is list and any(e is bce for e in entries):
+        elif isinstance(entries, list) and any(e is bce for e in entries):
             rest = [e for e in entries if e is not bce]
             self._by_mn[bce.mn_id] = rest[0] if len(rest) == 1 else rest
             self._count -= 1
@@ -124,11 +124,11 @@ class BindingCache:
         entries = self._by_mn.get(mn_id)
         if entries is None:
             return []
-        return entries if type(entries) is list else [entries]
+        return entries if isinstance(entries, list) else [entries]
 
     def __iter__(self):
         for entries in self._by_mn.values():
-            if type(entries) is list:
+            if isinstance(entries, list):
                 yield from entries
             else:
                 yield entries

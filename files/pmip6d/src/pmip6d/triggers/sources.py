@@ -58,15 +58,12 @@ class TriggerSource(Protocol):
 
     def start(self, loop: asyncio.AbstractEventLoop, sink: Sink) -> None:
         """Open sockets/tasks on ``loop``; call ``sink`` for every event. Raises OSError."""
-        ...
 
     def close(self) -> None:
         """Stop at once; safe to call twice."""
-        ...
 
     async def wait_closed(self) -> None:
         """Wait until background tasks are gone (after :meth:`close`)."""
-        ...
 
 
 def normalize_address(text: str) -> str:
@@ -203,7 +200,7 @@ class SyslogListener:
         sock = self._sock
         if sock is None:
             return
-        for _ in range(_BATCH):
+        for _unused in range(_BATCH):
             try:
                 data, addr = sock.recvfrom(65535)
             except (BlockingIOError, InterruptedError):
@@ -409,7 +406,7 @@ class HostapdSource:
         sock = self._sock
         if sock is None:
             return
-        for _ in range(_BATCH):
+        for _unused in range(_BATCH):
             try:
                 data = sock.recv(65536)
             except (BlockingIOError, InterruptedError):
@@ -448,7 +445,7 @@ class HostapdSource:
 
     async def _resync(self) -> None:
         reply = await self._request(b"STA-FIRST")
-        for _ in range(4096):
+        for _unused in range(4096):
             station = parse_sta_reply(reply)
             if station is None:
                 return

@@ -222,7 +222,7 @@ class _Bad(Exception):
 def decode(data: bytes) -> Message | Malformed:
     """Mobility Header bytes (as read from a raw socket) → a message or :class:`Malformed`."""
     try:
-        if type(data) is not bytes:
+        if not isinstance(data, bytes):
             data = bytes(data)  # slices become dict keys (MN-ID, prefixes): must be hashable
         return _decode(data)
     except _Bad as bad:
