@@ -192,6 +192,8 @@ class LmaConfig(_Schema):
     prefix_pool: PrefixPool | None = None
     dataplane: DataplaneConfig | None = None
     """Tunnels and routes; without it the LMA only signals (tests, benchmarks)."""
+    state_file: Path | None = None
+    """Where the binding cache is saved at shutdown and restored from at start."""
     log_level: LogLevel = "info"
 
 
@@ -218,6 +220,8 @@ class MagConfig(_Schema):
     """Access links with unicast RAs; without it no RA is sent."""
     triggers: list[dict[str, Any]] = []
     """Layer-2 event sources, e.g. ``{type: cisco-syslog, port: 514, aps: {...}}``."""
+    state_file: Path | None = None
+    """Where active bindings are saved at shutdown and restored from at start."""
     log_level: LogLevel = "info"
 
 

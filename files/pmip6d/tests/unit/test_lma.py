@@ -465,3 +465,40 @@ def test_binding_rows_filters(lma, clock):
     assert len(lma.binding_rows(limit=1)) == 1
     assert [r["mn_id"] for r in lma.binding_rows(mn_id=MN2)] == [MN2.decode()]
     assert lma.status()["address"] == LMA
+
+
+# ------------------------------------------------------------------ restart
+
+
+def test_snapshot_and_restore_keep_bindings_across_a_restart(clock):
+    lma = make_lma(clock)
+    a = register(lma, clock, seq=1, life=100).home_network_prefixes
+    b = register(lma, clock, src=MAG2, mn=MN2, ll=MAC2, seq=2, life=100).home_network_prefixes
+    clock.advance(50)
+    saved = lma.snapshot()
+    clock.advance(10)  # the agent is down for 10 s
+    fresh = make_lma(clock)
+    actions = fresh.restore(saved)
+    assert RouteToMag(MN1, tuple(a), MAG1) in actions
+    assert RouteToMag(MN2, tuple(b), MAG2) in actions
+    rows = {r["mn_id"]: r for r in fresh.binding_rows()}
+    assert rows[MN1.decode()]["lifetime_remaining"] == pytest.approx(340)
+    assert fresh.pool.owner(a[0]) == MN1
+    # A refresh from the same MAG is a lifetime extension, not a new session.
+    assert register(fresh, clock, seq=3, hnps=a, hi=5).home_network_prefixes == a
+    assert fresh.counters["refreshes"] == 1
+
+
+def test_restore_drops_expired_and_no_longer_allowed_bindings(clock):
+    lma = make_lma(clock)
+    register(lma, clock, seq=1, life=2)
+    register(lma, clock, mn=b"only2@lab.example", ll=bytes.fromhex("020000000606"), src=MAG2, seq=2)
+    saved = lma.snapshot()
+    saved["bindings"][1]["proxy_coa"] = "2001:db8:ffff::99"  # a MAG the policy no longer accepts
+    clock.advance(20)
+    fresh = make_lma(clock)
+    actions = fresh.restore(saved)
+    assert not [a for a in actions if isinstance(a, RouteToMag)]
+    assert len(fresh.cache) == 0
+    assert any(isinstance(a, Notice) and "no longer allowed" in a.text for a in actions)
+    assert fresh.restore({"version": 9}) and len(fresh.cache) == 0

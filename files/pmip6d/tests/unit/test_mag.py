@@ -318,3 +318,21 @@ def test_full_handover_over_encoded_messages(clock):
     assert m2.binding_rows()[0]["state"] == "active"
     assert m2.binding_rows()[0]["sequence"] > 2
     assert m2.binding_rows()[0]["state"] == BulState.ACTIVE.value
+
+
+def test_snapshot_and_restore_serve_again_and_refresh_at_once(clock):
+    mag = make_mag(clock)
+    bring_up(mag, clock)
+    clock.advance(100)
+    saved = mag.snapshot()
+    clock.advance(5)
+    fresh = make_mag(clock)
+    actions = fresh.restore(saved)
+    [serve] = [a for a in actions if isinstance(a, ServeMobileNode)]
+    assert serve.binding.prefixes == (HNP,) and serve.binding.mac == MAC1
+    refresh = one_pbu(actions)
+    assert refresh.handoff_indicator == HandoffIndicator.NOT_CHANGED
+    assert refresh.home_network_prefixes == [HNP]
+    assert fresh.binding_rows()[0]["lifetime_remaining"] == pytest.approx(495)
+    assert fresh.handle_pba(LMA, pba_for(refresh)) == []
+    assert fresh.binding_rows()[0]["state"] == "active"

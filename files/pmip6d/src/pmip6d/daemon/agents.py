@@ -14,7 +14,9 @@ import asyncio
 import contextlib
 import gc
 import ipaddress
+import json
 import logging
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -349,6 +351,33 @@ class Agent:
             except Exception:
                 log.exception("could not remove the data plane state")
 
+    def _restore_state(self) -> None:
+        path = self.config.state_file
+        if path is None or not path.exists():
+            return
+        try:
+            snapshot = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            log.warning("cannot read the saved state %s: %s", path, exc)
+            return
+        self.shell.run(self.machine.restore(snapshot))
+        # Used once: a later crash must not bring back what is stale by then.
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+    def _save_state(self) -> None:
+        path = self.config.state_file
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps(self.machine.snapshot()))
+            tmp.chmod(0o600)
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("cannot save the state to %s: %s", path, exc)
+
     def prepare(self) -> None:
         """Synchronous set-up before the event loop runs (netlink through pyroute2
         must not run inside a running asyncio loop): access links, data plane."""
@@ -391,6 +420,7 @@ class Agent:
             for source in self.sources:
                 source.start(loop, sink)
             await control.start()
+            self._restore_state()
             log.info(
                 "%s listening on %s, control socket %s",
                 self.role.upper(),
@@ -400,6 +430,7 @@ class Agent:
             await stop.wait()
         finally:
             log.info("%s stopping", self.role.upper())
+            self._save_state()
             freezer.stop()
             for source in self.sources:
                 with contextlib.suppress(Exception):

@@ -409,6 +409,72 @@ class MobileAccessGateway:
         if self._by_mn_id.get(entry.mn_id) is entry:
             del self._by_mn_id[entry.mn_id]
 
+    # ------------------------------------------------------------------ restart
+
+    def snapshot(self) -> dict:
+        """Active bindings as plain data, with wall-clock expiry, to survive a restart."""
+        now, wall = self.clock.monotonic(), self.clock.time()
+        entries = [
+            {
+                "mac": e.mac.hex(),
+                "mn_id": e.mn_id.hex(),
+                "lma": e.lma,
+                "interface": e.interface,
+                "hi": e.handoff_indicator,
+                "att": e.access_technology_type,
+                "prefixes": [str(p) for p in e.prefixes],
+                "lifetime": e.lifetime,
+                "expires_wall": wall + (e.expires_at - now),
+            }
+            for e in self._by_mac.values()
+            if e.state is BulState.ACTIVE
+        ]
+        return {"version": 1, "role": "mag", "address": self.address, "bindings": entries}
+
+    def restore(self, snapshot: dict) -> list[Action]:
+        """Serve again the MNs that were bound at the last shutdown, and refresh them at once.
+
+        The refresh re-validates each binding with its LMA (which may have lost it);
+        expired or no longer known MNs are dropped.
+        """
+        if snapshot.get("version") != 1 or snapshot.get("role") != "mag":
+            return [Notice("warning", "ignored a saved state of another format or role")]
+        now, wall = self.clock.monotonic(), self.clock.time()
+        actions: list[Action] = []
+        for item in snapshot.get("bindings", []):
+            try:
+                mac = bytes.fromhex(item["mac"])
+                prefixes = tuple(Prefix.parse(p) for p in item["prefixes"])
+                left = float(item["expires_wall"]) - wall
+            except (KeyError, TypeError, ValueError) as exc:
+                actions.append(Notice("warning", f"ignored a malformed saved binding: {exc}"))
+                continue
+            profile = self.policy.profile_for_mac(mac)
+            if left <= 0 or profile is None or mac in self._by_mac:
+                continue
+            entry = BulEntry(
+                mac=mac,
+                mn_id=profile.mn_id,
+                lma=profile.lma,
+                interface=item.get("interface"),
+                handoff_indicator=int(item.get("hi", HandoffIndicator.NEW_INTERFACE)),
+                access_technology_type=int(item.get("att", self.settings.access_technology_type)),
+                state=BulState.ACTIVE,
+                prefixes=prefixes,
+                lifetime=int(item.get("lifetime", 0)),
+                expires_at=now + left,
+                attached_at=now,
+                registered_at=now,
+            )
+            self._by_mac[mac] = entry
+            self._by_mn_id[entry.mn_id] = entry
+            self.counters["restored"] += 1
+            actions.append(ServeMobileNode(entry.snapshot(self._link_local)))
+            entry.txn = _Txn.REFRESH
+            entry.txn_timeout = self._retry_timeout
+            actions.append(self._transmit(entry))
+        return actions
+
     # ------------------------------------------------------------------ views
 
     def binding_rows(self, limit: int | None = None, mac: bytes | None = None) -> list[dict]:
