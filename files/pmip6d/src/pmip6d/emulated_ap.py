@@ -200,6 +200,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         p.add_argument("--port-netns", help="namespace the port is in now (associate)")
         p.add_argument("--name", default="", help="station name in the syslog line")
+        p.add_argument(
+            "--relog",
+            action="store_true",
+            help="associate: log the association again even if the station is already there "
+            "(its MAG lost it, e.g. after a restart without saved state)",
+        )
     r = sub.add_parser("roam", help="move the MN from one AP to another (reassociation)")
     r.add_argument("--from", dest="src", required=True)
     r.add_argument("--to", dest="dst", required=True)
@@ -221,11 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "associate":
             ap = aps[args.ap]
-            if args.port and plugged_into(ap, args.port):
+            if args.port and not args.relog and plugged_into(ap, args.port):
                 # Already associated here: a real AP logs nothing new either.
                 print(json.dumps({**out, "changed": False}))
                 return 0
-            if args.port:
+            if args.port and not plugged_into(ap, args.port):
                 # Without --port-netns the port is taken to be in the AP's namespace already.
                 plug(ap, args.port, args.port_netns or ap.netns)
                 out["moved_at"] = time.time()
