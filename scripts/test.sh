@@ -1,32 +1,69 @@
 #!/usr/bin/env bash
-# The test command: lint, unit tests, and namespace integration tests (root).
-# Extra arguments go to pytest, e.g. scripts/test.sh -k codec
+# The test command (README): lint, unit tests, namespace end-to-end tests, the
+# Ansible collection's sanity and unit tests, the emulated lab (podman) and molecule.
+# Root on Debian 12. Extra arguments go to the agent's pytest, e.g. scripts/test.sh -k codec
+# PMIPV6_TEST_ONLY=agent|collection|lab|molecule|experiment runs one stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
-echo "== ruff"
-.venv/bin/ruff check .
-.venv/bin/ruff format --check --quiet . || { echo "ruff format would change files" >&2; exit 1; }
-
-echo "== pytest"
 mkdir -p artifacts
-report=artifacts/pytest-report.xml
-set +e
-(cd files/pmip6d && ../../.venv/bin/pytest -p no:cacheprovider -ra --timeout=600 \
-    --junitxml="../../$report" "$@")
-rc=$?
-set -e
-if [ "$rc" -eq 5 ]; then
-    echo "pytest collected no tests: that is a failure, not a pass" >&2
-    exit 1
+only=${PMIPV6_TEST_ONLY:-}
+stage() { [ -z "$only" ] || [ "$only" = "$1" ]; }
+started=$(date +%s)
+note() { echo "== $* ($(($(date +%s) - started)) s)"; }
+
+# pytest with the exit codes made honest: 5 (nothing collected) fails, and under
+# CI any skipped test fails too, because a skipped test proves nothing.
+run_pytest() {
+    local report=$1
+    shift
+    set +e
+    .venv/bin/pytest -p no:cacheprovider -ra --timeout=1800 --junitxml="$report" "$@"
+    local rc=$?
+    set -e
+    if [ "$rc" -eq 5 ]; then
+        echo "pytest collected no tests: that is a failure, not a pass" >&2
+        return 1
+    fi
+    [ "$rc" -eq 0 ] || return "$rc"
+    local skipped
+    skipped=$(grep -o 'skipped="[0-9]*"' "$report" | head -1 | grep -o '[0-9]*')
+    if [ -n "${CI:-}" ] && [ "${skipped:-0}" -ne 0 ]; then
+        echo "CI: $skipped test(s) were skipped in $report; every test must run here" >&2
+        return 1
+    fi
+}
+
+if stage lint || stage agent || stage collection || [ -z "$only" ]; then
+    note "ruff"
+    .venv/bin/ruff check .
+    .venv/bin/ruff format --check --quiet . || { echo "ruff format would change files" >&2; exit 1; }
+    note "yamllint"
+    .venv/bin/yamllint -s .
+    note "ansible-lint (production profile)"
+    .venv/bin/ansible-lint --profile production -q
 fi
-if [ "$rc" -ne 0 ]; then
-    exit "$rc"
+
+if stage agent; then
+    note "pmip6d: unit and namespace tests"
+    (cd files/pmip6d && run_pytest ../../artifacts/pytest-agent.xml "$@")
 fi
-# In CI nothing may be skipped: a skipped test proves nothing.
-skipped=$(grep -o 'skipped="[0-9]*"' "$report" | head -1 | grep -o '[0-9]*')
-if [ -n "${CI:-}" ] && [ "${skipped:-0}" -ne 0 ]; then
-    echo "CI: $skipped test(s) were skipped; every test must run here" >&2
-    exit 1
+
+if stage collection; then
+    note "collection: module, filter and playbook-level tests"
+    run_pytest artifacts/pytest-collection.xml tests/unit/plugins tests/ansible/test_inventory_errors.py \
+        tests/ansible/test_collection_artifact.py
+    note "collection: ansible-test sanity and units"
+    bash scripts/ansible-test.sh sanity
+    bash scripts/ansible-test.sh units
 fi
+
+if stage lab; then
+    note "emulated lab: testbed role on its own"
+    bash tests/testbed/test_testbed.sh
+    note "emulated lab: site.yml converges, verifies, is idempotent, --check is clean"
+    run_pytest artifacts/pytest-lab.xml tests/ansible/test_site_emulated.py
+fi
+
+note "all tests passed"
