@@ -10,8 +10,7 @@ import re
 
 import pytest
 import yaml
-
-from conftest import playbook
+from pmipv6_test_helpers import playbook
 
 
 def edit_hosts(inventory, change) -> None:
@@ -34,7 +33,9 @@ CASES = {
         r"mag2: pmipv6_lma",
     ),
     "mag-with-unknown-lma": (
-        lambda inv: edit_hosts(inv, lambda g: g["pmipv6_mag"]["hosts"]["mag1"].update(pmipv6_lma="lmx")),
+        lambda inv: edit_hosts(
+            inv, lambda g: g["pmipv6_mag"]["hosts"]["mag1"].update(pmipv6_lma="lmx")
+        ),
         r"mag1: pmipv6_lma",
     ),
     "ap-without-mag": (
@@ -42,20 +43,30 @@ CASES = {
         r"ap2: pmipv6_mag",
     ),
     "missing-address": (
-        lambda inv: edit_hosts(inv, lambda g: g["pmipv6_mag"]["hosts"]["mag1"].pop("pmipv6_address")),
+        lambda inv: edit_hosts(
+            inv, lambda g: g["pmipv6_mag"]["hosts"]["mag1"].pop("pmipv6_address")
+        ),
         r"mag1: pmipv6_address",
     ),
     "bad-address": (
-        lambda inv: edit_hosts(inv, lambda g: g["pmipv6_lma"]["hosts"]["lma"].update(pmipv6_address="2001:db8::zz")),
+        lambda inv: edit_hosts(
+            inv, lambda g: g["pmipv6_lma"]["hosts"]["lma"].update(pmipv6_address="2001:db8::zz")
+        ),
         r"lma: pmipv6_address",
     ),
     "overlapping-prefixes": (
-        lambda inv: edit_domain(inv, lambda d: d["pmipv6_mobile_nodes"][0].update(hnps=["2001:db8:100:7::/64"])),
+        lambda inv: edit_domain(
+            inv, lambda d: d["pmipv6_mobile_nodes"][0].update(hnps=["2001:db8:100:7::/64"])
+        ),
         r"pmipv6_(hnp_pool|mobile_nodes).*overlap|overlap.*pmipv6_(hnp_pool|mobile_nodes)",
     ),
     "duplicate-mac": (
-        lambda inv: edit_domain(inv, lambda d: d["pmipv6_mobile_nodes"].append(
-            {"name": "mn9", "mac": d["pmipv6_mobile_nodes"][0]["mac"]})),
+        lambda inv: edit_domain(
+            inv,
+            lambda d: d["pmipv6_mobile_nodes"].append(
+                {"name": "mn9", "mac": d["pmipv6_mobile_nodes"][0]["mac"]}
+            ),
+        ),
         r"pmipv6_mobile_nodes.*(duplicate|also|twice)|(duplicate|twice).*pmipv6_mobile_nodes",
     ),
 }

@@ -8,8 +8,7 @@ CN, then shows a second run changes nothing and --check runs cleanly.
 from __future__ import annotations
 
 import pytest
-
-from conftest import playbook, recap
+from pmipv6_test_helpers import playbook, recap
 
 pytestmark = pytest.mark.podman
 
