@@ -13,8 +13,8 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ConfigError, PolicyFile, load, parse_mac
-from .wire.prefix import Prefix, canonical_address
+from .config import ConfigError, LmaEntry, PolicyFile, load, parse_mac
+from .wire.prefix import Prefix
 
 
 @dataclass(slots=True, frozen=True)
@@ -74,7 +74,7 @@ class Policy:
         self.doc = doc
         self.domain = doc.domain
         self.mag_address: dict[str, str] = {}
-        self.lma_entries = {}
+        self.lma_entries: dict[str, LmaEntry] = {}
         self.profiles: dict[bytes, MobileNodeProfile] = {}
         self.by_mac: dict[bytes, MobileNodeProfile] = {}
         self.fixed_prefixes: list[tuple[Prefix, str]] = []
@@ -195,7 +195,3 @@ class Policy:
         if name in self.mag_address:
             return self.mag_address[name]
         return self.lma_entries[name].address
-
-
-def normalize(address: str) -> str:
-    return canonical_address(address)
