@@ -158,8 +158,13 @@ def unplug(ap: ApConfig, port: str) -> None:
     _run(_in_netns(ap.netns, "ip", "link", "set", port, "nomaster", "down"))
 
 
-def send_syslog(ap: ApConfig, line: str) -> float:
-    """Send one datagram from the AP's namespace and address; returns when it left."""
+def syslog_socket(ap: ApConfig) -> socket.socket:
+    """The AP's UDP socket, in its namespace and bound to its address.
+
+    Opened before the radio link moves: creating a socket in another namespace
+    costs tens of milliseconds (pyroute2 forks), which must not sit between the
+    station's move and the AP's syslog line.
+    """
     family = socket.AF_INET6 if ":" in ap.syslog_to else socket.AF_INET
     netns = ap.syslog_netns or ap.netns
     if netns is None:
@@ -169,11 +174,25 @@ def send_syslog(ap: ApConfig, line: str) -> float:
 
         target = f"/proc/{netns[4:]}/ns/net" if netns.startswith("pid:") else netns
         sock = pyroute2_netns.create_socket(target, family, socket.SOCK_DGRAM)
-    with sock:
+    try:
         if ap.syslog_from:
             sock.bind((ap.syslog_from, 0))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def send_syslog(ap: ApConfig, line: str, sock: socket.socket | None = None) -> float:
+    """Send one datagram from the AP's namespace and address; returns when it left."""
+    own = sock is None
+    sock = syslog_socket(ap) if sock is None else sock
+    try:
         sock.sendto(line.encode(), (ap.syslog_to, ap.syslog_port))
         return time.time()
+    finally:
+        if own:
+            sock.close()
 
 
 def load_aps(path: Path | str) -> dict[str, ApConfig]:
@@ -231,11 +250,12 @@ def main(argv: list[str] | None = None) -> int:
                 # Already associated here: a real AP logs nothing new either.
                 print(json.dumps({**out, "changed": False}))
                 return 0
-            if args.port and not plugged_into(ap, args.port):
-                # Without --port-netns the port is taken to be in the AP's namespace already.
-                plug(ap, args.port, args.port_netns or ap.netns)
-                out["moved_at"] = time.time()
-            out["assoc_sent_at"] = send_syslog(ap, associated(ap, station, args.name))
+            with syslog_socket(ap) as sock:
+                if args.port and not plugged_into(ap, args.port):
+                    # Without --port-netns the port is taken to be in the AP's namespace already.
+                    plug(ap, args.port, args.port_netns or ap.netns)
+                    out["moved_at"] = time.time()
+                out["assoc_sent_at"] = send_syslog(ap, associated(ap, station, args.name), sock)
         elif args.command == "disassociate":
             ap = aps[args.ap]
             if args.port:
@@ -244,18 +264,22 @@ def main(argv: list[str] | None = None) -> int:
             out["disassoc_sent_at"] = send_syslog(ap, deauthenticated(ap, station))
         else:
             old, new = aps[args.src], aps[args.dst]
-            if args.port:
-                # The station reassociates with the new AP, which logs it; the old
-                # AP learns of the roam after. With both AP bridges in one namespace
-                # the port just changes bridge and the MN's carrier stays up, as a
-                # Wi-Fi client's does when it roams; across namespaces the veth has
-                # to move and the MN sees a short carrier loss.
-                if old.netns != new.netns:
-                    _run(_in_netns(old.netns, "ip", "link", "set", args.port, "nomaster", "down"))
-                plug(new, args.port, old.netns)
-                out["moved_at"] = time.time()
-            out["reassoc_sent_at"] = send_syslog(new, associated(new, station, args.name, True))
-            out["roamed_sent_at"] = send_syslog(old, roamed(old, station, new))
+            with syslog_socket(new) as new_sock, syslog_socket(old) as old_sock:
+                if args.port:
+                    # The station reassociates with the new AP, which logs it; the old
+                    # AP learns of the roam after. With both AP bridges in one namespace
+                    # the port just changes bridge and the MN's carrier stays up, as a
+                    # Wi-Fi client's does when it roams; across namespaces the veth has
+                    # to move and the MN sees a short carrier loss.
+                    if old.netns != new.netns:
+                        _run(
+                            _in_netns(old.netns, "ip", "link", "set", args.port, "nomaster", "down")
+                        )
+                    plug(new, args.port, old.netns)
+                    out["moved_at"] = time.time()
+                reassoc = associated(new, station, args.name, True)
+                out["reassoc_sent_at"] = send_syslog(new, reassoc, new_sock)
+                out["roamed_sent_at"] = send_syslog(old, roamed(old, station, new), old_sock)
     except (OSError, RuntimeError) as exc:
         print(f"pmip6d-ap: {exc}", file=sys.stderr)
         return 1

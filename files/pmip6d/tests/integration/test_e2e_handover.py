@@ -126,7 +126,14 @@ def test_handover_keeps_address_router_and_flows(domain):
     assert mn1.default_routers() == routers_before == [("fe80::1", "02:50:4d:49:50:36")]
     # MAG1 heard the old AP's ROAMED line and let go; its late de-registration did no harm.
     wait_for(lambda: not dom.agents["mag1"].bindings(mac=mn1.mac), what="MAG1 forgets mn1")
-    assert dom.agents["lma"].counters()["deregistrations_from_previous_mag"] >= 1
+    # Either order is legal: MAG1's de-registration arrives after MAG2's PBU (a late
+    # one, ignored) or before it (the binding lingers and MAG2's PBU takes it over).
+    counters = dom.agents["lma"].counters()
+    assert (
+        counters.get("deregistrations_from_previous_mag", 0) + counters.get("deregistrations", 0)
+        >= 1
+    )
+    assert dom.binding("mn1")["proxy_coa"] == MAGS["mag2"]
     stats = probe_loss(out, moved_rel)
     assert stats["sent_after_move"] > 100
     assert stats["echoed_after_move"] >= 0.95 * stats["sent_after_move"], stats

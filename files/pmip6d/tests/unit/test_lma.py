@@ -502,3 +502,23 @@ def test_restore_drops_expired_and_no_longer_allowed_bindings(clock):
     assert len(fresh.cache) == 0
     assert any(isinstance(a, Notice) and "no longer allowed" in a.text for a in actions)
     assert fresh.restore({"version": 9}) and len(fresh.cache) == 0
+
+
+def test_old_mags_deregistration_overtaking_the_handover_pbu(lma, clock):
+    # MAG2 stamps its PBU first, but MAG1's later-stamped de-registration arrives first.
+    hnp = register(lma, clock, src=MAG1, seq=1).home_network_prefixes
+    clock.advance(1)
+    handover = pbu(clock, seq=50, hi=HandoffIndicator.SAME_INTERFACE)
+    clock.advance(0.002)
+    lma.handle_pbu(MAG1, pbu(clock, seq=2, hnps=hnp, life=0))
+    actions = lma.handle_pbu(MAG2, handover)
+    pba = only_pba(actions, MAG2)
+    assert pba.status == Status.ACCEPTED and pba.home_network_prefixes == hnp
+    assert RouteToMag(MN1, tuple(hnp), MAG2, MAG1) in actions
+    # A MAG's own messages stay ordered: its refresh stamped before its
+    # de-registration (reordered on the way) does not revive the binding.
+    clock.advance(1)
+    stale = pbu(clock, seq=51, hnps=hnp, hi=5)
+    clock.advance(0.01)
+    lma.handle_pbu(MAG2, pbu(clock, seq=52, hnps=hnp, life=0))
+    assert only_pba(lma.handle_pbu(MAG2, stale)).status == Status.TIMESTAMP_LOWER_THAN_PREV_ACCEPTED

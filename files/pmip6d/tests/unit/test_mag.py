@@ -336,3 +336,11 @@ def test_snapshot_and_restore_serve_again_and_refresh_at_once(clock):
     assert fresh.binding_rows()[0]["lifetime_remaining"] == pytest.approx(495)
     assert fresh.handle_pba(LMA, pba_for(refresh)) == []
     assert fresh.binding_rows()[0]["state"] == "active"
+
+
+def test_timestamp_lower_than_previous_is_retried_with_a_fresh_timestamp(mag1, clock):
+    pbu = one_pbu(mag1.attach(MAC1))
+    clock.advance(0.01)
+    retry = one_pbu(mag1.handle_pba(LMA, pba_for(pbu, status=157, units=0)))
+    assert retry.sequence != pbu.sequence and retry.timestamp > pbu.timestamp
+    assert [type(a) for a in mag1.handle_pba(LMA, pba_for(retry))] == [ServeMobileNode]

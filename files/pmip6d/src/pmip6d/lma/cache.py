@@ -48,6 +48,8 @@ class BindingCacheEntry:
     from_pool: bool = False
     timer_id: int = 0
     timer_due: float = 0.0
+    deregistered_timestamp: int | None = None
+    """Timestamp of the de-registration that put the entry in DEREGISTERING."""
 
     @property
     def link_key(self) -> tuple[bytes, int, bytes] | None:

@@ -239,7 +239,7 @@ class LocalMobilityAnchor:
         try:
             kind, bce = self._lookup(request)
             if bce is not None:
-                self._check_order(pbu, bce)
+                self._check_order(request.src, pbu, bce)
                 if pbu.is_deregistration:
                     return self._deregister(request, bce)
                 if kind is _Lookup.WAIT:
@@ -281,13 +281,24 @@ class LocalMobilityAnchor:
         now = self.clock.time() if received_at is None else received_at
         return abs(pbu.timestamp - ts.from_unix(now)) <= self._window
 
-    def _check_order(self, pbu: ProxyBindingUpdate, bce: BindingCacheEntry) -> None:
-        """RFC 5213 §5.5: a PBU older than the last accepted one for the entry is refused."""
+    def _check_order(self, src: str, pbu: ProxyBindingUpdate, bce: BindingCacheEntry) -> None:
+        """RFC 5213 §5.5: a PBU older than the last accepted one for the entry is refused.
+
+        A de-registration's timestamp only orders later messages of the same MAG:
+        when the old MAG's de-registration overtakes the new MAG's PBU (sent
+        earlier, but delayed by neighbour discovery, say), that PBU is still the
+        handover and must not fail as "older".
+        """
         if self._use_timestamps:
-            if (
-                bce.timestamp is not None
-                and pbu.timestamp is not None
-                and pbu.timestamp < bce.timestamp
+            stamp = pbu.timestamp
+            if stamp is not None and (
+                (bce.timestamp is not None and stamp < bce.timestamp)
+                or (
+                    bce.state is BceState.DEREGISTERING
+                    and src == bce.proxy_coa
+                    and bce.deregistered_timestamp is not None
+                    and stamp < bce.deregistered_timestamp
+                )
             ):
                 raise Reject(Status.TIMESTAMP_LOWER_THAN_PREV_ACCEPTED)
         elif pbu.sequence != bce.sequence and not _sequence_newer(pbu.sequence, bce.sequence):
@@ -446,6 +457,7 @@ class LocalMobilityAnchor:
                 bce, pbu.access_technology_type, pbu.mn_link_layer_id or bce.mn_link_layer_id
             )
         bce.state = BceState.ACTIVE
+        bce.deregistered_timestamp = None
         self._timers.set(bce, bce.expires_at)
         actions: list[Action] = []
         if handoff:
@@ -469,7 +481,8 @@ class LocalMobilityAnchor:
             # entry now belongs to the new MAG and must survive.
             self.counters["deregistrations_from_previous_mag"] += 1
             return [Send(r.src, self._pba(pbu, Status.ACCEPTED, 0, pbu.home_network_prefixes))]
-        bce.timestamp = pbu.timestamp if pbu.timestamp is not None else bce.timestamp
+        if pbu.timestamp is not None:
+            bce.deregistered_timestamp = pbu.timestamp
         bce.sequence = pbu.sequence
         pending = self._pending.get(bce.mn_id)
         if pending is not None and pending.awaited is bce:

@@ -351,6 +351,16 @@ class MobileAccessGateway:
             entry.txn = txn
             entry.resyncs += 1
             return [self._transmit(entry)]
+        if (
+            status == Status.TIMESTAMP_LOWER_THAN_PREV_ACCEPTED
+            and txn is not _Txn.DEREGISTER
+            and entry.resyncs < self.settings.max_sequence_resyncs
+        ):
+            # Another MAG's message with a later timestamp got there first (clock
+            # skew or a race); a retransmission carries a fresh timestamp.
+            entry.txn = txn
+            entry.resyncs += 1
+            return [self._transmit(entry)]
         if txn is _Txn.DEREGISTER:
             self._forget(entry)
             return [
