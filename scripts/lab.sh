@@ -1,6 +1,122 @@
 #!/usr/bin/env bash
-# The main job: a PMIPv6 domain on the emulated lab (root).
+# The main job (root, fresh Debian 12): the seed paper's Section IV on the emulated lab.
+#
+#   1. scripts/setup.sh (Debian packages, .venv, podman set-up; quick when done before);
+#   2. site.yml on inventories/emulated: the image (first time), the containers and their
+#      cabling (pmipv6-lma, -mag1, -mag2, -ap1, -ap2, -mn1, -cn), the agents, mn1 attached;
+#   3. playbooks/experiment.yml: scenarios 1-3 x 10 handovers with live UDP and TCP traffic
+#      (both through the same handover), measured from packet captures;
+#   4. the Table II summary and where the report is.
+#
+# Running it again resumes: the lab converges (nothing to rebuild), finished runs are kept,
+# only the missing ones are run, the report is written again. The lab stays up at the end.
+#
+# Usage: scripts/lab.sh [--runs N] [--out DIR] [--fresh] [--teardown] [--keep]
+#        scripts/lab.sh demo [ARGS]   the one-handover namespace demo (python -m pmip6d.labdemo)
+#   --runs N     handovers per scenario (default 10)
+#   --out DIR    results (default artifacts/experiment)
+#   --fresh      start the experiment over (removes DIR first)
+#   --teardown   remove the lab at the end (default: leave it up)
+#   --keep       leave the lab up (the default; accepted for compatibility)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = demo ]; then
+    shift
+    bash scripts/setup.sh
+    exec .venv/bin/python -m pmip6d.labdemo "$@"
+fi
+
+runs=10
+out=artifacts/experiment
+fresh=0
+teardown=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --runs) runs=$2; shift 2 ;;
+        --out) out=$2; shift 2 ;;
+        --fresh) fresh=1; shift ;;
+        --teardown) teardown=1; shift ;;
+        --keep) shift ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "lab.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+case "$runs" in ''|*[!0-9]*|0) echo "lab.sh: --runs wants a positive number" >&2; exit 2 ;; esac
+if [ "$(id -u)" -ne 0 ]; then
+    echo "lab.sh: run me as root (rootful podman, network namespaces, captures)" >&2
+    exit 2
+fi
+mkdir -p "$(dirname "$out")"
+out=$(cd "$(dirname "$out")" && pwd)/$(basename "$out")
+inventory=inventories/emulated
+mkdir -p artifacts
+log_dir=artifacts/lab-logs
+mkdir -p "$log_dir"
+
+started=$(date +%s)
+mark=$started
+declare -a steps=()
+step_done() {
+    local now
+    now=$(date +%s)
+    steps+=("$(printf '%-44s %4d s' "$1" $((now - mark)))")
+    mark=$now
+}
+elapsed() { local s=$(($(date +%s) - started)); printf '%d:%02d' $((s / 60)) $((s % 60)); }
+say() { echo "== lab.sh [$(elapsed)] $*"; }
+
+say "1/3 machine set-up (scripts/setup.sh)"
 bash scripts/setup.sh
-exec .venv/bin/python -m pmip6d.labdemo "$@"
+step_done "set-up (scripts/setup.sh)"
+
+image_before=$(podman image exists localhost/pmipv6-debian:bookworm && echo present || echo absent)
+say "2/3 the emulated lab: site.yml -i $inventory (image $image_before; log: $log_dir/site.log)"
+# One line per play here, everything in the log.
+if ! .venv/bin/ansible-playbook site.yml -i "$inventory" 2>&1 | tee "$log_dir/site.log" \
+        | { grep --line-buffered '^PLAY \[' || true; } | sed -u 's/^PLAY \[\(.*\)\] \**$/   \1/'; then
+    tail -40 "$log_dir/site.log" >&2
+    echo "lab.sh: site.yml failed; the whole log is $log_dir/site.log" >&2
+    exit 1
+fi
+grep -A20 '^PLAY RECAP' "$log_dir/site.log" | sed '/^$/q'
+step_done "lab: site.yml (image $image_before)"
+
+if [ "$fresh" -eq 1 ] && [ -d "$out" ]; then
+    say "--fresh: removing $out"
+    rm -rf "$out"
+fi
+say "3/3 the experiment: playbooks/experiment.yml, $runs runs per scenario → $out"
+set +e
+.venv/bin/ansible-playbook playbooks/experiment.yml -i "$inventory" \
+    -e pmipv6_experiment_dir="$out" -e pmipv6_experiment_runs="$runs" 2>&1 | tee "$log_dir/experiment.log"
+rc=${PIPESTATUS[0]}
+set -e
+step_done "experiment: playbooks/experiment.yml"
+
+if [ "$teardown" -eq 1 ]; then
+    say "--teardown: removing the lab"
+    .venv/bin/ansible-playbook playbooks/teardown.yml -i "$inventory" >"$log_dir/teardown.log" 2>&1
+    step_done "teardown"
+fi
+
+echo
+echo "== time"
+for s in "${steps[@]}"; do echo "   $s"; done
+echo "   $(printf '%-44s %4d s' total $(($(date +%s) - started)))"
+echo
+if [ -f "$out/report.md" ]; then
+    echo "== Table II and the scenarios ($out)"
+    .venv/bin/python -m pmip6d.experiment summary "$out" | sed 's/^/   /'
+fi
+echo
+if [ "$teardown" -eq 0 ]; then
+    echo "The lab is up (podman ps; pmipctl in the containers, e.g."
+    echo "  podman exec pmipv6-lma /opt/pmip6d/venv/bin/pmipctl bindings). Remove it with"
+    echo "  .venv/bin/ansible-playbook playbooks/teardown.yml -i $inventory"
+fi
+if [ "$rc" -ne 0 ]; then
+    echo "lab.sh: the experiment did not complete (log: $log_dir/experiment.log);" \
+        "run scripts/lab.sh again: it redoes only the missing runs" >&2
+    exit "$rc"
+fi

@@ -43,6 +43,8 @@ MAG2_ACC = "fd00:a2::1"
 MAG_MACS = {1: ("0a:00:00:00:00:01", "0a:00:00:00:00:02")}
 SHARED_MAC = "02:50:4d:49:50:36"
 PORT = 5201
+TCP_PORT_BOTH = 5202
+"""Kind both: the UDP stream on PORT, the TCP transfer on the next port (as the runner does)."""
 
 DEFAULT_PHASES = {"l2": 0.5, "pbu": 1.5, "pba": 3.0, "ra": 4.2, "lma_pbu": 1.6, "lma_pba": 2.9}
 """Event times in ms after the move: expected phases 1.0, 1.5, 1.2 ms, total 3.7 ms."""
@@ -108,6 +110,22 @@ def make_meta(scenario: int, run: int, kind: str, **extra) -> dict:
             {"file": "cn-eth0.pcap", "host": "cn", "interface": "eth0", "role": "cn"},
         ],
     }
+    if kind == "both":
+        flows = {
+            "udp": {"port": PORT, "rate_bps": 1_000_000, "length": 125, "after_s": 0.3},
+            "tcp": {"port": TCP_PORT_BOTH, "rate_bps": 20_000_000, "length": None, "after_s": 0.3},
+        }
+        for flow in flows.values():
+            flow["client_exit"] = "completed"
+        meta["traffic"] = {
+            "tool": "iperf3",
+            "kind": kind,
+            "before_s": 0.3,
+            "after_s": 0.3,
+            "stopped_at": float(at(350)),
+            "client_exit": "completed",
+            "flows": flows,
+        }
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(meta.get(key), dict):
             meta[key] = {**meta[key], **value}
@@ -183,8 +201,16 @@ def udp_datagram(ms, seq: int, length: int = 125):
     return _stamp(pkt, ms)
 
 
-def tcp_segment(ms, seq: int, length: int, flags: str = "A", src: str = CN, dst: str = MN_ADDR):
-    sport, dport = (40001, PORT) if src == CN else (PORT, 40001)
+def tcp_segment(
+    ms,
+    seq: int,
+    length: int,
+    flags: str = "A",
+    src: str = CN,
+    dst: str = MN_ADDR,
+    port: int = PORT,
+):
+    sport, dport = (40001, port) if src == CN else (port, 40001)
     pkt = (
         Ether(src=SHARED_MAC, dst=MN_MAC)
         / IPv6(src=src, dst=dst)
@@ -193,6 +219,9 @@ def tcp_segment(ms, seq: int, length: int, flags: str = "A", src: str = CN, dst:
     if length:
         pkt = pkt / Raw(bytes(length))
     return _stamp(pkt, ms)
+
+
+_tcp_segment = tcp_segment
 
 
 def uplink(ms, dst_mac: str):
@@ -235,9 +264,10 @@ SEG = 1000
 ISN = 5000
 
 
-def tcp_resumed() -> tuple[list, list]:
+def tcp_resumed(port: int = PORT) -> tuple[list, list]:
     """(MN frames, CN frames): in-order data until -0.5 ms, segments 200–204 lost, 205
     arrives out of order at +5.5 ms, one retransmission of 200–204 at +210.5 ms, then on."""
+    tcp_segment = functools.partial(_tcp_segment, port=port)
     mn = [tcp_segment(-300, ISN, 0, "S")]
     cn = [tcp_segment(-300.1, ISN, 0, "S")]
     for i in range(300):
@@ -259,9 +289,10 @@ def tcp_resumed() -> tuple[list, list]:
     return mn, cn
 
 
-def tcp_stuck() -> tuple[list, list]:
+def tcp_stuck(port: int = PORT) -> tuple[list, list]:
     """In-order data until -0.5 ms; after the move only retransmissions of the last segment
     (the MN's ACKs never reach the CN): at +200, +600, +1400 ms."""
+    tcp_segment = functools.partial(_tcp_segment, port=port)
     mn = [tcp_segment(-300, ISN, 0, "S")]
     cn = [tcp_segment(-300.1, ISN, 0, "S")]
     for i in range(200):
@@ -276,9 +307,15 @@ def tcp_stuck() -> tuple[list, list]:
 
 
 @functools.cache
-def _traffic(scenario: int, kind: str, tcp: str) -> tuple[list, list]:
+def _traffic(scenario: int, kind: str, tcp: str, port: int = PORT) -> tuple[list, list]:
     """(MN capture, CN capture) of a run's traffic; built once, the packets are never changed."""
     old_mac, new_mac = mag_macs(scenario)
+    if kind == "both":
+        # The two flows at once, the TCP transfer on the next port: the union of the frames.
+        udp_mn, udp_cn = _traffic(scenario, "udp", tcp)
+        tcp_mn, tcp_cn = _traffic(scenario, "tcp", tcp, TCP_PORT_BOTH)
+        mn = sorted(udp_mn + tcp_mn, key=lambda p: p.time)
+        return mn, sorted(udp_cn + tcp_cn, key=lambda p: p.time)
     if kind == "udp":
         mn = [udp_datagram(t, k) for t, k in udp_times()]
         cn = [
@@ -288,10 +325,10 @@ def _traffic(scenario: int, kind: str, tcp: str) -> tuple[list, list]:
         ]
         mn += [uplink(100, new_mac)]
     elif tcp == "resumed":
-        mn, cn = tcp_resumed()
+        mn, cn = tcp_resumed(port)
         mn += [uplink(t, new_mac) for t in (6.0, 212.0)]
     else:
-        mn, cn = tcp_stuck()
+        mn, cn = tcp_stuck(port)
         mn += [uplink(t, old_mac) for t in (200.05, 600.05, 1400.05)]
     mn.sort(key=lambda p: p.time)
     return mn, cn
@@ -322,7 +359,7 @@ def write_run(
     rdir = layout.run_dir(root, scenario, run, kind)
     rdir.mkdir(parents=True, exist_ok=True)
     extra = dict(meta_extra or {})
-    if kind == "tcp" and tcp == "stuck":
+    if layout.has_tcp(kind) and tcp == "stuck":
         extra.setdefault("traffic", {})
         extra["traffic"] = {**extra["traffic"], "stopped_at": float(at(2000))}
     layout.write_meta(rdir, make_meta(scenario, run, kind, **extra))
@@ -359,14 +396,15 @@ def write_run(
     for name, packets in files.items():
         if name not in omit:
             wrpcap(str(rdir / name), sorted(packets, key=lambda p: p.time))
-    if kind == "udp":
-        server = {"end": {"sum": {"lost_packets": len(UDP_GAP), "sender": False}}}
-        client = {"end": {"sum": {"lost_packets": len(UDP_GAP), "sender": True}}}
-    else:
-        server = {"end": {"sum_received": {"bytes": 1}}}
-        client = {"end": {"sum_sent": {"retransmits": 1, "sender": True}}}
-    (rdir / layout.IPERF_SERVER).write_text(json.dumps(server))
-    (rdir / layout.IPERF_CLIENT).write_text(json.dumps(client))
+    for flow in layout.flows(kind):
+        if flow == "udp":
+            server = {"end": {"sum": {"lost_packets": len(UDP_GAP), "sender": False}}}
+            client = {"end": {"sum": {"lost_packets": len(UDP_GAP), "sender": True}}}
+        else:
+            server = {"end": {"sum_received": {"bytes": 1}}}
+            client = {"end": {"sum_sent": {"retransmits": 1, "sender": True}}}
+        (rdir / layout.iperf3_file(kind, flow, "server")).write_text(json.dumps(server))
+        (rdir / layout.iperf3_file(kind, flow, "client")).write_text(json.dumps(client))
     if done:
         (rdir / layout.DONE).write_text("")
     return rdir

@@ -2,14 +2,20 @@
 
 Three parts that meet only on disk:
 
-* :mod:`.runner` drives a testbed (today the namespace one of
-  :mod:`pmip6d.nsdomain`) through handovers with live traffic and writes runs;
+* :mod:`.runner` drives a testbed through handovers with live traffic and writes
+  runs; the testbed is a :class:`.labs.Lab`: the namespace one of
+  :mod:`pmip6d.nsdomain` (:class:`.labs.NamespaceLab`, one per scenario, built by
+  the runner) or a deployed lab described by an Ansible inventory — the emulated
+  podman lab of ``inventories/emulated`` (:class:`.podmanlab.PodmanLab`, configured
+  per scenario by ``playbooks/experiment.yml``, one run per call);
 * :mod:`.analysis` (pure) turns one run directory into the paper's metrics;
 * :mod:`.report` writes ``results.csv``/``results.json``, ``report.md`` (our
   Table II beside the paper's, handover latency and TCP stall per scenario)
   and the figures after the paper's Figs. 5–10.
 
-CLI: ``python -m pmip6d.experiment {run,analyze,report} DIR`` (see ``--help``).
+CLI: ``python -m pmip6d.experiment {run,analyze,report,summary} DIR`` for the namespace
+testbed and the results; ``facts``, ``mobile-nodes``, ``plan``, ``prepare`` and
+``run-one`` for an inventory's lab (what the playbook calls; see ``--help``).
 
 Run layout
 ==========
@@ -20,13 +26,15 @@ Run layout
       settings.json                   what the runner was asked (rates, windows, counts)
       results.json  results.csv       one row per complete run, every metric (``analyze``)
       report.md  fig*.png             the report and its figures (``report``)
+      lab.json                        an inventory lab's facts, as the runs read them
       scenario-<S>/                   S = 1, 2, 3: the paper's scenarios
         testbed-logs/                 the agents' logs of the last testbed built for it
-        run-<NN>-<kind>/              NN = 01, 02 …; kind = udp | tcp
+        run-<NN>-<kind>/              NN = 01, 02 …; kind = udp | tcp | both
           meta.json                   what happened, see below
           <host>-<interface>.pcap     captures (libpcap), one per capture point
           iperf3-client.json          the traffic tool's own output (CN side, --json)
           iperf3-server.json          … and the MN side
+          iperf3-udp-client.json …    kind both: the same per flow (udp, tcp)
           error.txt                   only if the runner failed in this run
           done                        written last: the run is complete
 
@@ -49,8 +57,10 @@ cn        the CN's interface: the traffic as the CN sends it
 
 ``meta.json`` (schema 1) holds at least:
 
-* ``scenario`` (1 | 2 | 3), ``scenario_name``, ``run`` (NN), ``kind`` ("udp" | "tcp");
-* ``testbed``: kind ("namespaces"), shared_addresses, tunnels (static | dynamic), …;
+* ``scenario`` (1 | 2 | 3), ``scenario_name``, ``run`` (NN), ``kind`` ("udp" | "tcp" |
+  "both": a UDP stream and a TCP transfer at once, on two ports, through one handover);
+* ``testbed``: kind ("namespaces" | "podman"), shared_addresses, tunnels (static | dynamic),
+  and for a podman lab the inventory, the containers and what the agents reported;
 * ``mn``: name, mac, mn_id (NAI), address (from its home network prefix), hnp,
   interface; ``cn``: address, interface; ``lma``: address, core_interface;
 * ``mags``: per MAG its Proxy-CoA ``address``, ``core_interface``,
@@ -62,7 +72,9 @@ cn        the CN's interface: the traffic as the CN sends it
   was requested, when known), reassoc_sent_at, roamed_sent_at, method;
 * ``traffic``: tool, direction ("cn->mn"), port, rate_bps, length (UDP
   payload octets), before_s and after_s around the move, started_at,
-  ``stopped_at`` (end of observation), client_exit (completed | interrupted);
+  ``stopped_at`` (end of observation), client_exit (completed | interrupted); in a
+  run of kind both the per-flow values (port, rate_bps, length, after_s, client_exit,
+  the iperf3 output files …) are in ``traffic.flows.udp`` and ``traffic.flows.tcp``;
 * ``captures``: file, host, interface, role, and dumpcap's received/dropped counts.
 
 Times are Unix seconds on the clock the captures use (one kernel here; in a

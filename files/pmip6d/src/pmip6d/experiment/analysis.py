@@ -68,6 +68,11 @@ Uplink after the move (the MN's TCP/UDP frames by Ethernet destination):
 same MAC), ``uplink_to_new_mac`` and ``first_uplink_to_new_mac_ms`` (after
 *h*): in scenario 1 they show the MN keeping its old, vanished default router.
 
+A run of kind ``both`` carries a UDP stream and a TCP transfer through the same
+handover, on two iperf3 ports (``traffic.flows``): the UDP metrics come from
+the datagrams to the UDP port, the TCP ones from the data connection to the
+TCP port; the PMIPv6 phases are the handover's, measured once.
+
 A metric that cannot be computed is None and ``not_measured[metric]`` says why;
 ``remarks`` holds what qualifies a value (a lower bound: "> window"). No input
 makes :func:`analyze_run` raise.
@@ -443,8 +448,14 @@ def pmip_phases(run: RunData) -> tuple[dict[str, Any], dict[str, str]]:
 # --------------------------------------------------------------------------- traffic
 
 
-def _traffic(run: RunData) -> dict[str, Any]:
-    return run.meta.get("traffic", {})
+def _traffic(run: RunData, flow: str | None = None) -> dict[str, Any]:
+    """``meta.json`` → ``traffic``; with ``flow`` (udp | tcp) in a run of kind both, that
+    flow's values (``traffic.flows.<flow>``: port, rate, length …) over the common ones."""
+    traffic = run.meta.get("traffic", {})
+    flows = traffic.get("flows")
+    if flow is None or not isinstance(flows, dict) or not isinstance(flows.get(flow), dict):
+        return traffic
+    return {**{k: v for k, v in traffic.items() if k != "flows"}, **flows[flow]}
 
 
 def _observation_end(run: RunData, frames: list[Frame]) -> float:
@@ -460,8 +471,8 @@ def udp_arrivals(run: RunData) -> tuple[list[tuple[float, int | None, int]], str
     cn, mn = run.address("cn", "address"), run.address("mn", "address")
     if cn is None or mn is None:
         return [], "meta.json lacks the CN's or the MN's address"
-    port = int(_traffic(run).get("port", 5201))
-    wide = bool(_traffic(run).get("udp_counters_64bit", False))
+    port = int(_traffic(run, "udp").get("port", 5201))
+    wide = bool(_traffic(run, "udp").get("udp_counters_64bit", False))
     out = []
     for f in frames:
         ip = f.ip
@@ -495,8 +506,8 @@ def _udp_sent(run: RunData) -> list[tuple[float, int | None]] | None:
     if frames is None:
         return None
     cn, mn = run.address("cn", "address"), run.address("mn", "address")
-    port = int(_traffic(run).get("port", 5201))
-    wide = bool(_traffic(run).get("udp_counters_64bit", False))
+    port = int(_traffic(run, "udp").get("port", 5201))
+    wide = bool(_traffic(run, "udp").get("udp_counters_64bit", False))
     sent = []
     for f in frames:
         ip = f.ip
@@ -514,11 +525,11 @@ def udp_metrics(
     """UDP metrics; ``handover_end``: the new MAG's first RA (``ra_at``), found if not given."""
     out: dict[str, Any] = dict.fromkeys(UDP_METRICS)
     notes: dict[str, str] = {}
-    traffic = _traffic(run)
+    traffic = _traffic(run, "udp")
     rate, length = traffic.get("rate_bps"), traffic.get("length")
     interval = length * 8 / rate if rate and length else 0.0
     out["udp_interval_ms"] = round(interval * 1000, 3)
-    out["iperf3_lost"] = iperf3_summary(run).get("lost")
+    out["iperf3_lost"] = iperf3_summary(run, "udp").get("lost")
     if out["iperf3_lost"] is None:
         notes["iperf3_lost"] = "iperf3's receiver report is missing or incomplete"
     arrivals, why = udp_arrivals(run)
@@ -602,9 +613,14 @@ class TcpTrace:
 
 
 def tcp_trace(
-    frames: list[Frame], src: bytes, dst: bytes, flow: tuple[int, int] | None = None
+    frames: list[Frame],
+    src: bytes,
+    dst: bytes,
+    flow: tuple[int, int] | None = None,
+    port: int | None = None,
 ) -> TcpTrace | None:
-    """The src → dst TCP data connection (the one with most payload unless ``flow`` is given)."""
+    """The src → dst TCP data connection (the one with most payload unless ``flow`` is given;
+    only connections to ``port`` if given: the iperf3 server's)."""
     by_flow: dict[tuple[int, int], list[tuple[float, int, int]]] = {}
     syn: dict[tuple[int, int], int] = {}
     for f in frames:
@@ -617,6 +633,8 @@ def tcp_trace(
         sport, dport, seq, _ack, flags, length = tcp
         key = (sport, dport)
         if flow is not None and key != flow:
+            continue
+        if port is not None and dport != port:
             continue
         if flags & TCP_SYN:
             syn[key] = (seq + 1) & 0xFFFFFFFF
@@ -653,25 +671,32 @@ def tcp_trace(
     return TcpTrace(segments, progress, key, retrans)
 
 
+def _tcp_port(run: RunData) -> int | None:
+    """The iperf3 server port of the TCP transfer (its data connection goes there)."""
+    port = _traffic(run, "tcp").get("port")
+    return int(port) if port is not None else None
+
+
 def tcp_metrics(run: RunData) -> tuple[dict[str, Any], dict[str, str]]:
     out: dict[str, Any] = dict.fromkeys(TCP_METRICS)
     notes: dict[str, str] = {}
-    out["iperf3_retransmits"] = iperf3_summary(run).get("retransmits")
+    out["iperf3_retransmits"] = iperf3_summary(run, "tcp").get("retransmits")
     if out["iperf3_retransmits"] is None:
         notes["iperf3_retransmits"] = "iperf3's sender report is missing or incomplete"
     frames, why = run.frames(None, "mn")
     cn, mn = run.address("cn", "address"), run.address("mn", "address")
     h = run.moved_at
+    port = _tcp_port(run)
     trace = None
     if frames is not None and cn is not None and mn is not None:
-        trace = tcp_trace(frames, cn, mn)
+        trace = tcp_trace(frames, cn, mn, port=port)
         why = "" if trace else "no TCP data from the CN reached the MN's capture"
     elif frames is not None:
         why = "meta.json lacks the CN's or the MN's address"
     sent = None
     cn_frames, why_cn = run.frames(None, "cn")
     if cn_frames is not None and cn is not None and mn is not None:
-        sent = tcp_trace(cn_frames, cn, mn, trace.flow if trace else None)
+        sent = tcp_trace(cn_frames, cn, mn, trace.flow if trace else None, port=port)
         if sent is not None:
             out["tcp_retrans_cn"] = sent.retransmissions
         else:
@@ -707,7 +732,7 @@ def tcp_metrics(run: RunData) -> tuple[dict[str, Any], dict[str, str]]:
     if sent is not None:
         open_end = sent.segments[-1][0] > progress[-1][0]
     else:
-        open_end = run.meta.get("traffic", {}).get("client_exit") != "completed"
+        open_end = _traffic(run, "tcp").get("client_exit") != "completed"
     tail = end - progress[-1][0] if open_end else None
     largest = max(gaps, default=(0.0, None))
     if tail is not None and tail >= largest[0]:
@@ -784,11 +809,32 @@ def _read_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def iperf3_summary(run: RunData) -> dict[str, Any]:
-    """What iperf3 itself reported: lost datagrams (receiver), retransmits (sender), error."""
+def _iperf3_outputs(run: RunData, flow: str) -> tuple[dict | None, dict | None]:
+    """(client, server) JSON of ``flow`` (udp | tcp) in this run."""
+    kind = run.meta.get("kind") or flow
+    names = _traffic(run, flow)
+    client = names.get("client_output") or layout.iperf3_file(kind, flow, "client")
+    server = names.get("server_output") or layout.iperf3_file(kind, flow, "server")
+    return _read_json(run.path / client), _read_json(run.path / server)
+
+
+def iperf3_summary(run: RunData, flow: str | None = None) -> dict[str, Any]:
+    """What iperf3 itself reported: lost datagrams (receiver), retransmits (sender), error.
+
+    ``flow`` (udp | tcp): that flow's iperf3 in a run of kind both; None: every flow's
+    (errors joined)."""
     out: dict[str, Any] = {"lost": None, "retransmits": None, "error": None}
-    client = _read_json(run.path / layout.IPERF_CLIENT)
-    server = _read_json(run.path / layout.IPERF_SERVER)
+    if flow is None:
+        kind = run.meta.get("kind")
+        parts = [iperf3_summary(run, f) for f in layout.flows(kind)] if kind in layout.KINDS else []
+        if not parts:
+            parts = [iperf3_summary(run, "udp")]
+        errors = [p["error"] for p in parts if p["error"]]
+        out["error"] = "; ".join(errors) or None
+        for key in ("lost", "retransmits"):
+            out[key] = next((p[key] for p in parts if p[key] is not None), None)
+        return out
+    client, server = _iperf3_outputs(run, flow)
     errors = [d.get("error") for d in (client, server) if d and d.get("error")]
     out["error"] = "; ".join(errors) or None
     for data in (server, client):
@@ -836,9 +882,9 @@ def analyze_run(path: Path | str) -> dict[str, Any]:
         moved_at=ho.get("moved_at"),
     )
     groups = [pmip_phases, uplink_metrics]
-    if kind == "udp":
+    if layout.has_udp(kind):
         groups.append(lambda r: udp_metrics(r, row.get("ra_at")))
-    elif kind == "tcp":
+    if layout.has_tcp(kind):
         groups.append(tcp_metrics)
     for group in groups:
         try:
@@ -871,7 +917,13 @@ def udp_series(path: Path | str) -> dict[str, Any] | None:
         return None
     t = [a[0] - h for a in arrivals]
     gaps = [None] + [(t[i] - t[i - 1]) * 1000 for i in range(1, len(t))]
-    return {"t": t, "gap_ms": gaps, "bytes": [a[2] for a in arrivals], "meta": run.meta}
+    return {
+        "t": t,
+        "gap_ms": gaps,
+        "bytes": [a[2] for a in arrivals],
+        "meta": run.meta,
+        "traffic": _traffic(run, "udp"),
+    }
 
 
 def tcp_series(path: Path | str) -> dict[str, Any] | None:
@@ -882,11 +934,12 @@ def tcp_series(path: Path | str) -> dict[str, Any] | None:
     h = run.moved_at
     if frames is None or cn is None or mn is None or h is None:
         return None
-    trace = tcp_trace(frames, cn, mn)
+    trace = tcp_trace(frames, cn, mn, port=_tcp_port(run))
     if trace is None:
         return None
     return {
         "segments": [(t - h, s, n, r) for t, s, n, r in trace.segments],
         "progress": [(t - h, n) for t, n in trace.progress],
         "meta": run.meta,
+        "traffic": _traffic(run, "tcp"),
     }

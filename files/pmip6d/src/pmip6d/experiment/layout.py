@@ -23,7 +23,10 @@ RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
 REPORT = "report.md"
 
-KINDS = ("udp", "tcp")
+KINDS = ("udp", "tcp", "both")
+"""What a run's traffic is: a UDP stream, a TCP transfer, or both at once through the same
+handover (two iperf3 flows on two ports: one handover measures both)."""
+FLOWS = ("udp", "tcp")
 SCENARIOS = {
     1: "per-MAG link-local address and MAC, static tunnels",
     2: "one link-local address and MAC on every MAG, static tunnels",
@@ -35,8 +38,29 @@ CAPTURE_ROLES = ("access", "core", "mn", "cn")
 """What a capture's interface is: a MAG's access link, a MAG's or the LMA's core link,
 the MN's own interface, the CN's interface."""
 
-_RUN_DIR = re.compile(r"^run-(\d+)-(udp|tcp)$")
+_RUN_DIR = re.compile(r"^run-(\d+)-(udp|tcp|both)$")
 _SCENARIO_DIR = re.compile(r"^scenario-(\d+)$")
+
+
+def flows(kind: str) -> tuple[str, ...]:
+    """The traffic flows of a run of ``kind``: ("udp",), ("tcp",) or both."""
+    return FLOWS if kind == "both" else (kind,)
+
+
+def has_udp(kind: str | None) -> bool:
+    return kind in ("udp", "both")
+
+
+def has_tcp(kind: str | None) -> bool:
+    return kind in ("tcp", "both")
+
+
+def iperf3_file(kind: str, flow: str, side: str) -> str:
+    """iperf3's JSON output of ``flow`` (udp | tcp) on ``side`` (client | server) in a run of
+    ``kind``: ``iperf3-client.json`` in a one-flow run, ``iperf3-udp-client.json`` … in both."""
+    if kind != "both":
+        return IPERF_CLIENT if side == "client" else IPERF_SERVER
+    return f"iperf3-{flow}-{side}.json"
 
 
 def scenario_dir(out: Path, scenario: int) -> Path:

@@ -83,7 +83,7 @@ def _move_line(ax, scale: float = 1.0) -> None:
 
 
 def udp_throughput(out: Path, rows: list[dict], scenario: int, path: Path, title: str) -> bool:
-    runs = [r for r in rows if r["scenario"] == scenario and r["kind"] == "udp"]
+    runs = [r for r in rows if r["scenario"] == scenario and layout.has_udp(r["kind"])]
     row = _median_run([r for r in runs if r.get("udp_recovered")], "udp_latency_ms")
     row = row or _median_run(runs, "udp_latency_ms")
     if row is None:
@@ -92,7 +92,7 @@ def udp_throughput(out: Path, rows: list[dict], scenario: int, path: Path, title
     if series is None:
         return False
     plt = _plt()
-    traffic = series["meta"].get("traffic", {})
+    traffic = series["traffic"]
     rate = traffic.get("rate_bps")
     t, sizes, gaps_ms = series["t"], series["bytes"], series["gap_ms"]
     before = float(traffic.get("before_s", 1.0))
@@ -213,7 +213,8 @@ def udp_latency_per_run(
 ) -> bool:
     data = {
         sc: sorted(
-            (r for r in rows if r["scenario"] == sc and r["kind"] == "udp"), key=lambda r: r["run"]
+            (r for r in rows if r["scenario"] == sc and layout.has_udp(r["kind"])),
+            key=lambda r: r["run"],
         )
         for sc in scenarios
     }
@@ -320,7 +321,7 @@ def _stall_span(progress, stall_ms, end) -> tuple[float | None, float | None]:
 
 
 def tcp_time_sequence(out: Path, rows: list[dict], scenario: int, path: Path, title: str) -> bool:
-    runs = [r for r in rows if r["scenario"] == scenario and r["kind"] == "tcp"]
+    runs = [r for r in rows if r["scenario"] == scenario and layout.has_tcp(r["kind"])]
     row = _median_run(runs, "tcp_stall_ms")
     if row is None:
         return False
@@ -328,7 +329,7 @@ def tcp_time_sequence(out: Path, rows: list[dict], scenario: int, path: Path, ti
     if series is None:
         return False
     plt = _plt()
-    traffic = series["meta"].get("traffic", {})
+    traffic = series["traffic"]
     segs, progress = series["segments"], series["progress"]
     end = (traffic.get("stopped_at") or 0) - series["meta"]["handover"]["moved_at"]
     before = float(traffic.get("before_s", 1.0))
@@ -407,7 +408,9 @@ def tcp_time_sequence(out: Path, rows: list[dict], scenario: int, path: Path, ti
         f"{text}",
         fontsize=12,
     )
-    top.legend(loc="upper left", fontsize=9)
+    # Lower right: the sequence rises from the lower left, and in scenario 1 the first
+    # retransmissions after the move sit at the top.
+    top.legend(loc="lower right", fontsize=9)
     old, new = row.get("uplink_to_old_mac"), row.get("uplink_to_new_mac")
     if old is not None and new is not None:
         first = row.get("first_uplink_to_new_mac_ms")
@@ -439,13 +442,14 @@ def table_ii_phases(rows: list[dict], path: Path, paper: dict[str, list[float]])
     ours = [r for r in rows if r["scenario"] == 2 and all(r.get(k) is not None for k in PHASES)]
     if not ours:
         return False
+    one_kind = len({r["kind"] for r in ours}) == 1
     plt = _plt()
     height = max(6.4, 2.5 + 0.3 * max(len(ours), 10))
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, height))
     for ax, labels, values, name in (
         (
             a,
-            [f"{r['run']:02d} {r['kind']}" for r in ours],
+            [f"run {r['run']:02d}" if one_kind else f"{r['run']:02d} {r['kind']}" for r in ours],
             {k: [r[k] for r in ours] for k in PHASES[:3]},
             "ours, scenario 2",
         ),

@@ -272,7 +272,7 @@ def _udp_md(rows: list[dict]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for sc in _scenarios(rows):
-        udp = [r for r in rows if r["scenario"] == sc and r["kind"] == "udp"]
+        udp = [r for r in rows if r["scenario"] == sc and layout.has_udp(r["kind"])]
         if not udp:
             continue
         ok = [r for r in udp if r.get("udp_recovered") is True]
@@ -294,7 +294,7 @@ def _udp_md(rows: list[dict]) -> list[str]:
 
 
 def _tcp_md(rows: list[dict]) -> list[str]:
-    window = sorted(_values([r for r in rows if r.get("kind") == "tcp"], "tcp_window_s"))
+    window = sorted(_values([r for r in rows if layout.has_tcp(r.get("kind"))], "tcp_window_s"))
     lines = [
         "## TCP stall per scenario",
         "",
@@ -309,7 +309,7 @@ def _tcp_md(rows: list[dict]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for sc in _scenarios(rows):
-        tcp = [r for r in rows if r["scenario"] == sc and r["kind"] == "tcp"]
+        tcp = [r for r in rows if r["scenario"] == sc and layout.has_tcp(r["kind"])]
         if not tcp:
             continue
         ok = [r for r in tcp if r.get("tcp_recovered") is True]
@@ -377,7 +377,7 @@ def _outcomes_md(rows: list[dict]) -> list[str]:
         rejected = [r for r in runs if r.get("pba_status") not in (None, 0)]
         missing = [r for r in runs if r.get("pba_status") is None]
         failures += rejected
-        tcp = [r for r in runs if r["kind"] == "tcp"]
+        tcp = [r for r in runs if layout.has_tcp(r["kind"])]
         old = _values(tcp, "uplink_to_old_mac")
         new = _values(tcp, "uplink_to_new_mac")
         uplink = (
@@ -409,8 +409,8 @@ def _summary_md(rows: list[dict]) -> list[str]:
             f"ms; the paper's average is {PAPER_TABLE_II_AVERAGE['total_ms']} ms."
         )
     for sc in _scenarios(rows):
-        udp = [r for r in rows if r["scenario"] == sc and r["kind"] == "udp"]
-        tcp = [r for r in rows if r["scenario"] == sc and r["kind"] == "tcp"]
+        udp = [r for r in rows if r["scenario"] == sc and layout.has_udp(r["kind"])]
+        tcp = [r for r in rows if r["scenario"] == sc and layout.has_tcp(r["kind"])]
         parts = []
         lat = _values([r for r in udp if r.get("udp_recovered")], "udp_latency_ms")
         if lat:
@@ -439,7 +439,8 @@ def _summary_md(rows: list[dict]) -> list[str]:
                 f"TCP did not resume in {len(stuck)} of {len(tcp)} runs (stall > {bound:.1f} s, "
                 f"the end of observation{why})"
             )
-        rejected = [r for r in udp + tcp if r.get("pba_status") not in (None, 0)]
+        both = {id(r): r for r in udp + tcp}.values()
+        rejected = [r for r in both if r.get("pba_status") not in (None, 0)]
         if rejected:
             parts.append(
                 f"{len(rejected)} handover(s) rejected by the LMA (PBA status "
@@ -463,11 +464,11 @@ def _runs_md(rows: list[dict]) -> list[str]:
     ]
     for r in rows:
         udp = tcp = lost = retr = ""
-        if r["kind"] == "udp":
+        if layout.has_udp(r["kind"]):
             mark = ">" if r.get("udp_recovered") is False else ""
             udp = mark + _num(r.get("udp_latency_ms"), 2)
             lost = "" if r.get("udp_lost") is None else str(r["udp_lost"])
-        else:
+        if layout.has_tcp(r["kind"]):
             mark = ">" if r.get("tcp_recovered") is False else ""
             tcp = mark + _num(r.get("tcp_stall_ms"), 1)
             retr = "" if r.get("tcp_retrans_cn") is None else str(r["tcp_retrans_cn"])
@@ -556,14 +557,50 @@ def _settings_md(out: Path, rows: list[dict]) -> list[str]:
     }
     lines.append(
         "* complete runs: "
-        + ", ".join(f"scenario {sc} {kind} {n}" for (sc, kind), n in counts.items())
+        + ", ".join(f"scenario {sc} {kind} {n}" for (sc, kind), n in counts.items() if n)
     )
+    if any(layout.has_udp(k) and layout.has_tcp(k) for (_unused, k), n in counts.items() if n):
+        lines.append(
+            "* kind *both*: the UDP stream and the TCP transfer run at once, on two ports, "
+            "through the same handover (one handover, both measurements)"
+        )
     incomplete = [r.run_id for r in layout.find_runs(out, include_incomplete=True) if not r.done]
     if incomplete:
         lines.append(f"* incomplete runs (ignored): {', '.join(incomplete)}")
     for sc, name in layout.SCENARIOS.items():
         lines.append(f"* scenario {sc}: {name}")
     return [*lines, ""]
+
+
+def summary_text(out: Path | str, rows: list[dict] | None = None) -> list[str]:
+    """The findings as plain lines for a terminal: Table II beside the paper's average, then
+    per scenario what the traffic saw (the report's *Summary*), then where the report is."""
+    out = Path(out)
+    if rows is None:
+        rows = load_results(out)
+    t2 = table_ii_rows(rows)
+    summary = table_ii_summary(t2)
+    n = max((v["n"] for v in summary.values()), default=0)
+    lines = [
+        f"Table II (ours: scenario 2, {n} handovers, ms) beside the paper's average:",
+        f"  {'phase':<24} {'average':>8} {'p50':>8} {'p99':>8} {'paper':>8}",
+    ]
+    for key in PHASES:
+        v = summary[key]
+        lines.append(
+            f"  {PHASE_TITLES[key]:<24} {_num(v['average']):>8} {_num(v['p50']):>8} "
+            f"{_num(v['p99']):>8} {PAPER_TABLE_II_AVERAGE[key]:>8}"
+        )
+    for line in _summary_md(rows)[2:]:
+        if line.startswith("* **Scenario"):
+            lines.append("  " + line[2:].replace("**", "").replace("*", ""))
+    incomplete = [r.run_id for r in layout.find_runs(out, include_incomplete=True) if not r.done]
+    lines.append(
+        f"{len(rows)} complete runs"
+        + (f", {len(incomplete)} incomplete: {', '.join(incomplete)}" if incomplete else "")
+    )
+    lines.append(f"report: {out / layout.REPORT} (figures and results.csv beside it)")
+    return lines
 
 
 def write_report(out: Path | str, rows: list[dict] | None = None) -> list[Path]:

@@ -77,10 +77,13 @@ class PrefixPool:
             self._free.append(index)
 
     def _take_free(self) -> int | None:
-        if self._next_fresh < self.size:
+        # Fresh space first; claim() may have taken indexes in it already (a
+        # restored binding, a MAG asking for a known prefix): skip those.
+        while self._next_fresh < self.size:
             index = self._next_fresh
             self._next_fresh += 1
-            return index
+            if index not in self._owner:
+                return index
         # The free list may hold indexes a returning MN re-took; skip those.
         while self._free:
             index = self._free.pop()
