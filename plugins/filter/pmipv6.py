@@ -509,11 +509,24 @@ def pmipv6_policy(hostvars, groups):
     return model.policy()
 
 
+def pmipv6_eui64_link_local(mac):
+    """``02:4d:41:47:01:01`` → ``fe80::4d:41ff:fe47:101``: the link-local address a
+    Linux interface with that MAC takes by itself (RFC 4291 appendix A, EUI-64)."""
+    digits = re.sub(r"[^0-9A-Fa-f]", "", str(mac))
+    if not _MAC_HEX.match(digits):
+        raise AnsibleFilterError(f"pmipv6_eui64_link_local: {mac!r} is not a MAC address")
+    octets = bytearray.fromhex(digits)
+    octets[0] ^= 0x02  # the universal/local bit is inverted in the interface identifier
+    identifier = bytes(octets[:3]) + b"\xff\xfe" + bytes(octets[3:])
+    return str(ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + identifier))
+
+
 class FilterModule:
     """netlmm.pmipv6 filters: pmipv6_inventory_errors, pmipv6_policy."""
 
     def filters(self):
         return {
+            "pmipv6_eui64_link_local": pmipv6_eui64_link_local,
             "pmipv6_inventory_errors": pmipv6_inventory_errors,
             "pmipv6_policy": pmipv6_policy,
         }

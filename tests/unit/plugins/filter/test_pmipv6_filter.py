@@ -13,6 +13,7 @@ import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.netlmm.pmipv6.plugins.filter.pmipv6 import (
     FilterModule,
+    pmipv6_eui64_link_local,
     pmipv6_inventory_errors,
     pmipv6_policy,
 )
@@ -159,7 +160,11 @@ def test_policy_refuses_an_inventory_with_errors():
 
 
 def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {"pmipv6_inventory_errors", "pmipv6_policy"}
+    assert set(FilterModule().filters()) == {
+        "pmipv6_eui64_link_local",
+        "pmipv6_inventory_errors",
+        "pmipv6_policy",
+    }
 
 
 # --------------------------------------------------------------------------- one mistake each
@@ -585,3 +590,8 @@ def test_with_ansible_hostvars(tmp_path):
     ]
     # Plain types, not Ansible's tagged ones: a strict dumper can write the file.
     assert yaml.safe_load(yaml.safe_dump(policy)) == policy
+
+
+def test_eui64_link_local():
+    assert pmipv6_eui64_link_local("02:4d:41:47:01:01") == "fe80::4d:41ff:fe47:101"
+    assert pmipv6_eui64_link_local("0011.2233.4455") == "fe80::211:22ff:fe33:4455"
