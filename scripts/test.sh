@@ -66,4 +66,14 @@ if stage lab; then
     run_pytest artifacts/pytest-lab.xml tests/ansible/test_site_emulated.py
 fi
 
+if stage experiment; then
+    note "experiments: playbooks/experiment.yml on the emulated lab, report recomputed from raw data"
+    run_pytest artifacts/pytest-experiment.xml tests/ansible/test_experiment_emulated.py
+fi
+
+if stage molecule; then
+    note "molecule scenarios"
+    bash scripts/molecule.sh
+fi
+
 note "all tests passed"

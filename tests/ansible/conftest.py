@@ -30,3 +30,7 @@ def podman_ok() -> None:
     if os.environ.get("CI"):
         pytest.fail(f"podman tests cannot run: {reason}")
     pytest.skip(reason)
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "podman: builds containers with rootful podman (root)")
