@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Absolute: some stages run pytest from files/pmip6d.
+venv=$PWD/.venv/bin
 
 mkdir -p artifacts
 only=${PMIPV6_TEST_ONLY:-}
@@ -19,7 +21,7 @@ run_pytest() {
     local report=$1
     shift
     set +e
-    .venv/bin/pytest -p no:cacheprovider -ra --timeout=1800 --junitxml="$report" "$@"
+    "$venv"/pytest -p no:cacheprovider -ra --timeout=1800 --junitxml="$report" "$@"
     local rc=$?
     set -e
     if [ "$rc" -eq 5 ]; then
@@ -37,12 +39,12 @@ run_pytest() {
 
 if stage lint || stage agent || stage collection || [ -z "$only" ]; then
     note "ruff"
-    .venv/bin/ruff check .
-    .venv/bin/ruff format --check --quiet . || { echo "ruff format would change files" >&2; exit 1; }
+    "$venv"/ruff check .
+    "$venv"/ruff format --check --quiet . || { echo "ruff format would change files" >&2; exit 1; }
     note "yamllint"
-    .venv/bin/yamllint -s .
+    "$venv"/yamllint -s .
     note "ansible-lint (production profile)"
-    .venv/bin/ansible-lint --profile production -q
+    "$venv"/ansible-lint --profile production -q
 fi
 
 if stage agent; then
@@ -53,7 +55,7 @@ fi
 if stage collection; then
     note "collection: module, filter and playbook-level tests"
     run_pytest artifacts/pytest-collection.xml tests/unit/plugins tests/ansible/test_inventory_errors.py \
-        tests/ansible/test_collection_artifact.py
+        tests/ansible/test_collection_artifact.py tests/ansible/test_docs_results.py
     note "collection: ansible-test sanity and units"
     bash scripts/ansible-test.sh sanity
     bash scripts/ansible-test.sh units
