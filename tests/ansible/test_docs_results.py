@@ -1,0 +1,86 @@
+"""The committed full-run report (docs/results) agrees with its own raw data.
+
+docs/results holds a 10-runs-per-scenario run of playbooks/experiment.yml on the
+emulated lab. Its Table II must be what results.json says, and results.json's
+phases what its packet timestamps say: the report is regenerated, never edited.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from pathlib import Path
+
+import pytest
+
+from pmip6d.experiment import report
+from pmip6d.experiment.analysis import PHASES
+
+RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
+
+# Each phase from the packet timestamps it is defined by (Table II's definitions).
+PHASE_TIMES = {
+    "l2_to_pbu_ms": ("l2_at", "pbu_at"),
+    "pbu_to_pba_ms": ("pbu_at", "pba_at"),
+    "pba_to_ra_ms": ("pba_at", "ra_at"),
+    "total_ms": ("l2_at", "ra_at"),
+}
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return json.loads((RESULTS / "results.json").read_text())["runs"]
+
+
+def nearest_rank(values, q):
+    ordered = sorted(values)
+    return ordered[math.ceil(q / 100 * len(ordered)) - 1]
+
+
+def test_ten_complete_runs_per_scenario(runs):
+    for scenario in (1, 2, 3):
+        mine = [r for r in runs if r["scenario"] == scenario]
+        assert len(mine) == 10, scenario
+        assert all(r["pba_status"] == 0 for r in mine)
+
+
+def test_phases_are_the_packet_timestamps(runs):
+    assert set(PHASE_TIMES) == set(PHASES)
+    for row in runs:
+        for phase, (start, end) in PHASE_TIMES.items():
+            assert row[phase] == pytest.approx((row[end] - row[start]) * 1000, abs=0.002), (
+                row["run_id"],
+                phase,
+            )
+
+
+def test_table_ii_is_results_json(runs):
+    table = report.parse_table_ii((RESULTS / "report.md").read_text())
+    s2 = [r for r in runs if r["scenario"] == 2]
+    assert set(table["runs"]) == {(r["run"], r["kind"]) for r in s2}
+    for row in s2:
+        for phase in PHASES:
+            assert f"{table['runs'][(row['run'], row['kind'])][phase]:.3f}" == f"{row[phase]:.3f}"
+    for phase in PHASES:
+        values = [r[phase] for r in s2]
+        assert f"{table['average'][phase]:.3f}" == f"{statistics.fmean(values):.3f}"
+        assert f"{table['p50'][phase]:.3f}" == f"{nearest_rank(values, 50):.3f}"
+        assert f"{table['p99'][phase]:.3f}" == f"{nearest_rank(values, 99):.3f}"
+
+
+def test_csv_and_json_hold_the_same_runs(runs):
+    with (RESULTS / "results.csv").open(newline="") as f:
+        rows = {r["run_id"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {r["run_id"] for r in runs}
+    for row in runs:
+        for phase in PHASES:
+            assert float(rows[row["run_id"]][phase]) == pytest.approx(row[phase])
+
+
+def test_the_report_shows_every_figure():
+    text = (RESULTS / "report.md").read_text()
+    for name in report.FIGURES.values():
+        assert (RESULTS / name).stat().st_size > 10_000, name
+        assert f"]({name})" in text
