@@ -115,7 +115,8 @@ def write_results(out: Path | str, rows: list[dict] | None = None) -> list[dict[
     }
     (out / layout.RESULTS_JSON).write_text(json.dumps(doc, indent=1) + "\n")
     with open(out / layout.RESULTS_CSV, "w", newline="") as f:
-        writer = csv.writer(f)
+        # "\n": the raw data lives in git beside the report (ansible-test wants LF).
+        writer = csv.writer(f, lineterminator="\n")
         writer.writerow([*analysis.COLUMNS, "not_measured", "remarks"])
         for row in rows:
             writer.writerow(
