@@ -101,6 +101,14 @@ def filter_rows(rows, mn_id=None, mac=None):
     return out
 
 
+AGENT_SOCKET_ARGS = {
+    "role": {"type": "str", "choices": ["lma", "mag"]},
+    "socket": {"type": "path"},
+    "socket_timeout": {"type": "float", "default": 5.0},
+}
+"""The options of doc fragment ``netlmm.pmipv6.agent_socket``: how a module reaches an agent."""
+
+
 class BindingSource:
     """One agent's binding table through its control socket.
 

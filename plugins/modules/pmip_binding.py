@@ -42,20 +42,9 @@ attributes:
       - Will return details on what has changed (or possibly needs changing in check_mode),
         when in diff mode.
     support: none
+extends_documentation_fragment:
+  - netlmm.pmipv6.agent_socket
 options:
-  role:
-    description:
-      - Which agent to ask. Selects its default control socket,
-        V(lma) C(/run/pmip6d/lma.sock) or V(mag) C(/run/pmip6d/mag.sock).
-      - With O(socket) too, the agent must be of this role.
-      - One of O(role) and O(socket) is required.
-    type: str
-    choices: [lma, mag]
-  socket:
-    description:
-      - Path of the agent's control socket, instead of the role's default.
-      - Without O(role), the role is taken from the agent's status.
-    type: path
   mn_id:
     description:
       - The mobile node identifier (NAI), for example C(mn1@lab.pmipv6.example).
@@ -108,14 +97,6 @@ options:
       - Seconds between two looks while waiting.
     type: float
     default: 0.5
-  socket_timeout:
-    description:
-      - Seconds to wait for the agent to accept the connection and answer each request.
-    type: float
-    default: 5
-notes:
-  - The control sockets have mode 0660 and belong to the agent, so the task usually needs
-    O(ignore:become=true).
 seealso:
   - module: netlmm.pmipv6.pmip_binding_info
 """
@@ -223,6 +204,7 @@ stderr:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.netlmm.pmipv6.plugins.module_utils.pmip_binding import (  # noqa: E402
+    AGENT_SOCKET_ARGS,
     BindingSource,
     Expectation,
     describe,
@@ -262,8 +244,7 @@ def _check_values(module, params):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            role=dict(type="str", choices=["lma", "mag"]),
-            socket=dict(type="path"),
+            **AGENT_SOCKET_ARGS,
             mn_id=dict(type="str"),
             mac=dict(type="str"),
             state=dict(type="str", choices=["present", "absent"]),
@@ -273,7 +254,6 @@ def main():
             min_lifetime=dict(type="float"),
             timeout=dict(type="float", default=0.0),
             interval=dict(type="float", default=0.5),
-            socket_timeout=dict(type="float", default=5.0),
         ),
         required_one_of=[("role", "socket"), ("mn_id", "mac")],
         supports_check_mode=True,

@@ -28,20 +28,9 @@ attributes:
       - Will return details on what has changed (or possibly needs changing in check_mode),
         when in diff mode.
     support: none
+extends_documentation_fragment:
+  - netlmm.pmipv6.agent_socket
 options:
-  role:
-    description:
-      - Which agent to ask. Selects its default control socket,
-        V(lma) C(/run/pmip6d/lma.sock) or V(mag) C(/run/pmip6d/mag.sock).
-      - With O(socket) too, the agent must be of this role (its status says which it is).
-      - One of O(role) and O(socket) is required.
-    type: str
-    choices: [lma, mag]
-  socket:
-    description:
-      - Path of the agent's control socket, instead of the role's default.
-      - Without O(role), the role is taken from the agent's status.
-    type: path
   mn_id:
     description:
       - Only the bindings of this mobile node identifier (NAI),
@@ -59,14 +48,6 @@ options:
     description:
       - At most this many rows (after filtering).
     type: int
-  socket_timeout:
-    description:
-      - Seconds to wait for the agent to accept the connection and answer each request.
-    type: float
-    default: 5
-notes:
-  - The control sockets have mode 0660 and belong to the agent, so the task usually needs
-    O(ignore:become=true).
 seealso:
   - module: netlmm.pmipv6.pmip_binding
 """
@@ -161,6 +142,7 @@ stderr:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.netlmm.pmipv6.plugins.module_utils.pmip_binding import (  # noqa: E402
+    AGENT_SOCKET_ARGS,
     BindingSource,
     normalize_mac,
 )
@@ -170,12 +152,10 @@ from ansible_collections.netlmm.pmipv6.plugins.module_utils.pmip_control import 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            role=dict(type="str", choices=["lma", "mag"]),
-            socket=dict(type="path"),
+            **AGENT_SOCKET_ARGS,
             mn_id=dict(type="str"),
             mac=dict(type="str"),
             limit=dict(type="int"),
-            socket_timeout=dict(type="float", default=5.0),
         ),
         required_one_of=[("role", "socket")],
         supports_check_mode=True,
