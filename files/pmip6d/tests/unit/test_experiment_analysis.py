@@ -81,6 +81,36 @@ def test_udp_stream_that_never_resumes_is_a_lower_bound(tmp_path):
     assert "did not resume" in row["remarks"]["udp_recovered"]
 
 
+def test_udp_datagrams_in_flight_when_the_captures_stop_are_not_an_open_gap(tmp_path):
+    # The MN's capture stopped 15 ms before the CN's: the last datagrams were still on
+    # their way. The stream had resumed long before, so this is no stream that did not
+    # resume (seen on a loaded CI machine), and those datagrams are not lost either.
+    rdir = write_run(tmp_path, kind="udp", omit=("mn5-wlan0.pcap",))
+    from scapy.utils import wrpcap
+    from test_experiment_synthetic import udp_datagram, udp_times
+
+    wrpcap(str(rdir / "mn5-wlan0.pcap"), [udp_datagram(t, k) for t, k in udp_times() if t < 285])
+    row = analyze_run(rdir)
+    assert row["udp_recovered"] is True
+    assert row["udp_max_gap_ms"] == 7.0 and row["udp_latency_ms"] == 6.0
+    assert row["udp_lost"] == 6
+    assert "udp_recovered" not in row["remarks"]
+
+
+def test_udp_stream_that_stops_within_the_handover_is_an_open_gap(tmp_path):
+    # Two datagrams after the move (within the handover: RA at +4.2 ms), then nothing.
+    rdir = write_run(tmp_path, kind="udp", omit=("mn5-wlan0.pcap",))
+    from scapy.utils import wrpcap
+    from test_experiment_synthetic import udp_datagram
+
+    frames = [udp_datagram(round(k + 0.3, 3), k + 301) for k in range(-300, 0)]
+    frames += [udp_datagram(1.3, 302), udp_datagram(2.3, 303)]
+    wrpcap(str(rdir / "mn5-wlan0.pcap"), frames)
+    row = analyze_run(rdir)
+    assert row["udp_recovered"] is False
+    assert row["udp_max_gap_ms"] == pytest.approx(299.2 - 2.3, abs=0.01)
+
+
 def test_udp_gap_search_ends_with_the_handover(tmp_path):
     # Were the RA sent only at +200 ms, the pause at +150 ms would fall in the handover.
     row = analyze_run(write_run(tmp_path, kind="udp", phases={"ra": 200.0}))

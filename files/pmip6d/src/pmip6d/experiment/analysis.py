@@ -33,14 +33,16 @@ MN (``ra_at``; *h* if unknown): among the gaps *tᵢ₊₁ − tᵢ* with *i ≥
 ``udp_max_gap_ms`` and ``udp_latency_ms`` = that gap − *I*. Gaps that start
 after PMIPv6 is done are not the handover's (a loaded sender pauses a few ms
 now and then: ``udp_baseline_gap_ms`` is the same measure before *h₀*, the
-noise floor). If the CN went on sending datagrams the MN never received (the
-*open gap*: CN's last datagram − MN's last arrival, or without a CN capture, no
-arrival at all after the move: end of observation − *tᵦ*) and that is the
-largest, the stream did not resume in the window: ``udp_recovered`` is false
-and the latency is a lower bound. ``udp_lost``: datagrams the CN's capture saw
-leave that never reached the MN (without a CN capture: holes in the iperf3
-sequence numbers); ``udp_lost_in_gap``: sequence numbers missing across the
-largest gap.
+noise floor). If the CN went on sending datagrams the MN never received after an
+arrival within the handover period (the *open gap*: CN's last datagram − MN's
+last arrival, or without a CN capture, no arrival at all after the move: end of
+observation − *tᵦ*) and that is the largest, the stream did not resume in the
+window: ``udp_recovered`` is false and the latency is a lower bound.
+``udp_lost``: datagrams the CN's capture saw leave that never reached the MN
+(without a CN capture: holes in the iperf3 sequence numbers); when the stream
+went on after the handover, those sent after the MN's last arrival were still in
+flight when the captures stopped and do not count. ``udp_lost_in_gap``: sequence
+numbers missing across the largest gap.
 
 TCP stall (bulk transfer CN → MN): the MN's capture of the data connection
 (the CN → MN TCP flow with the most payload), sequence numbers relative to the
@@ -569,15 +571,24 @@ def udp_metrics(
         for i in range(last_before, len(times) - 1)
         if times[i] <= end_of_handover
     ]
-    # The open gap at the end: the CN still sent datagrams the MN never got.
+    # The open gap at the end: the CN still sent datagrams the MN never got. Like any
+    # other gap it is the handover's only if it opens within the handover period: one
+    # that opens later is the end of the captures (the last datagrams still crossing
+    # the namespaces when every capture stops), not a stream that did not resume.
     tail = None
-    if sent is not None:
-        last_sent_t, last_sent_seq = sent[-1]
-        if last_sent_seq is not None and seqs[-1] is not None and last_sent_seq > seqs[-1]:
-            tail = max(0.0, last_sent_t - times[-1])
-    elif last_before == len(times) - 1:
-        frames, _unused = run.frames(None, "mn")
-        tail = max(0.0, _observation_end(run, frames or []) - times[-1])
+    if times[-1] <= end_of_handover:
+        if sent is not None:
+            last_sent_t, last_sent_seq = sent[-1]
+            if last_sent_seq is not None and seqs[-1] is not None and last_sent_seq > seqs[-1]:
+                tail = max(0.0, last_sent_t - times[-1])
+        elif last_before == len(times) - 1:
+            frames, _unused = run.frames(None, "mn")
+            tail = max(0.0, _observation_end(run, frames or []) - times[-1])
+    elif sent is not None and received:
+        # The stream went on after the handover: datagrams sent after the MN's last
+        # arrival were still on their way when the captures stopped, not lost.
+        last = max(received)
+        out["udp_lost"] = len({q for _unused, q in sent if q is not None and q <= last} - received)
     largest = max(gaps, default=(0.0, None))
     if tail is not None and tail > largest[0]:
         out["udp_recovered"] = False
