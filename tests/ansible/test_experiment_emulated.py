@@ -36,10 +36,9 @@ def lab(podman_ok):
         assert rc == 0, out[-3000:]
 
 
-@pytest.fixture(scope="module")
-def experiment(lab, tmp_path_factory):
-    out = tmp_path_factory.mktemp("experiment")
-    rc, log, seconds = playbook(
+def run_experiment(out):
+    """playbooks/experiment.yml into ``out``, one run per scenario: (rc, log, seconds)."""
+    return playbook(
         "playbooks/experiment.yml",
         "-i",
         INVENTORY,
@@ -48,6 +47,12 @@ def experiment(lab, tmp_path_factory):
         "-e",
         "pmipv6_experiment_runs=1",
     )
+
+
+@pytest.fixture(scope="module")
+def experiment(lab, tmp_path_factory):
+    out = tmp_path_factory.mktemp("experiment")
+    rc, log, seconds = run_experiment(out)
     print(f"experiment.yml, 1 run per scenario: {seconds:.0f} s")
     assert rc == 0, log[-6000:]
     return out, log
@@ -119,15 +124,7 @@ def test_results_json_is_what_the_captures_say(experiment):
 def test_a_second_call_resumes(experiment):
     out, _unused = experiment
     before = {r.run_id: (r.path / layout.META).stat().st_mtime for r in layout.find_runs(out)}
-    rc, log, seconds = playbook(
-        "playbooks/experiment.yml",
-        "-i",
-        INVENTORY,
-        "-e",
-        f"pmipv6_experiment_dir={out}",
-        "-e",
-        "pmipv6_experiment_runs=1",
-    )
+    rc, log, seconds = run_experiment(out)
     assert rc == 0, log[-5000:]
     print(f"experiment.yml again, nothing to do: {seconds:.0f} s")
     assert "0 runs to do" in log
