@@ -158,8 +158,8 @@ class DataplaneConfig(_Schema):
 
     core_interface: InterfaceName
     """Interface towards the peers (MAGs for an LMA, the LMA for a MAG)."""
-    backend: Literal["auto", "seg6", "ip6tnl"] = "auto"
-    """ip6tnl where the kernel has it, else seg6 encap.red (same bytes on the wire)."""
+    backend: Literal["auto", "ip6tnl", "seg6", "ebpf"] = "auto"
+    """auto: the first of ip6tnl, seg6, ebpf this kernel supports (same bytes on the wire)."""
     tunnels: Literal["static", "dynamic"] = "static"
     """static: a shared tunnel per peer from start (scenario 2); dynamic: per need (scenario 3)."""
     linger: Annotated[float, Field(ge=0)] = 30.0

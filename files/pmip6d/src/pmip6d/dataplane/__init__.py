@@ -7,7 +7,8 @@ Layers, from the bottom:
 * :mod:`.channel` — one netlink socket: requests, dumps, batched sends;
 * :mod:`.kernel` — the operations we need and the :class:`Ownership` marks that let a
   restart find and remove what a crashed run left behind;
-* :mod:`.backend` — ``ip6tnl`` or ``seg6``: both give each tunnel peer a nexthop object;
+* :mod:`.backend` — ``ip6tnl``, ``seg6`` or ``ebpf`` (:mod:`.ebpf_backend`): each gives
+  every tunnel peer a nexthop object; :mod:`.probe` finds out which the kernel offers;
 * :mod:`.peers` — reference counts and linger of tunnel peers (pure);
 * :mod:`.lma`, :mod:`.mag` — the effect callables the agent shell hands actions to.
 
@@ -30,9 +31,11 @@ from .backend import (
 )
 from .base import MODES, Dataplane
 from .channel import Channel
+from .ebpf_backend import EbpfBackend
 from .kernel import DataplaneError, Kernel, Ownership
 from .lma import FlushStats, LmaDataplane
 from .mag import MagDataplane
+from .probe import UnsupportedKernel
 from .rtnl import NetlinkError
 
 __all__ = [
@@ -41,6 +44,7 @@ __all__ = [
     "Channel",
     "Dataplane",
     "DataplaneError",
+    "EbpfBackend",
     "FlushStats",
     "Ip6tnlBackend",
     "Kernel",
@@ -50,6 +54,7 @@ __all__ = [
     "Ownership",
     "Seg6Backend",
     "TunnelBackend",
+    "UnsupportedKernel",
     "ip6tnl_available",
     "make_backend",
 ]

@@ -1,31 +1,35 @@
-"""Two ways to build an RFC 5213 tunnel, one interface.
+"""Three ways to build an RFC 5213 tunnel, one interface.
 
-Both backends end in the same place: for every tunnel peer (a MAG at the LMA,
+All backends end in the same place: for every tunnel peer (a MAG at the LMA,
 an LMA at a MAG) a **nexthop object** with id ``nh_id_base + slot``. Routes
 point at it with ``nhid``, so the data planes above never know which backend
 they run on, and a handover is always one atomic ``route replace … nhid``.
 
-``ip6tnl`` (standard kernels): one ip6tnl device per peer, mode ip6ip6,
-``encaplimit none`` and the nexthop is ``dev <tunnel>``. The device also
-decapsulates: the kernel hands it protocol-41 packets whose outer addresses
-match its local/remote pair.
+``ip6tnl`` (standard kernels, ``CONFIG_IPV6_TUNNEL``): one ip6tnl device per
+peer, mode ip6ip6, ``encaplimit none`` and the nexthop is ``dev <tunnel>``.
+The device also decapsulates: the kernel hands it protocol-41 packets whose
+outer addresses match its local/remote pair.
 
-``seg6`` (kernels without ip6tnl, like the lab's): the nexthop carries
-``encap seg6 mode encap.red segs <peer>``; with one segment the kernel writes
-no routing header, so the packet is plain IPv6-in-IPv6 — the same bytes. For
-decapsulation, protocol-41 packets to the local address are steered by a rule
-to a table holding ``<local>/128 encap seg6local action End.DT6`` (the rule
-needs the ``local`` rule out of priority 0 first). The namespace's seg6
-tunnel source is set to the local address, so the outer source is exactly the
-LMAA / Proxy-CoA whatever source address selection would prefer.
+``seg6`` (``CONFIG_IPV6_SEG6_LWTUNNEL``): the nexthop carries ``encap seg6 mode
+encap.red segs <peer>``; with one segment the kernel writes no routing header,
+so the packet is plain IPv6-in-IPv6 — the same bytes. For decapsulation,
+protocol-41 packets from a peer to the local address are steered by a rule
+per peer to a table holding ``<local>/128 encap seg6local action End.DT6``
+(the rules need the ``local`` rule out of priority 0 first). The namespace's
+seg6 tunnel source is set to the local address, so the outer source is
+exactly the LMAA / Proxy-CoA whatever source address selection would prefer.
 
-On the wire both give outer next header 41 and no extension header (seg6
-checked with tshark in the namespace tests). The header fields that differ:
-seg6 copies the inner hop limit into the outer header and the entry point does
-not decrement the inner one (captured: outer 63 after one hop, inner 64);
-ip6tnl — from the kernel source, not run here — writes its own hop limit (64)
-and decrements the inner one as a router. ``IP6TNL_FLAGS`` makes ip6tnl copy
-traffic class and flow label from the inner header, as seg6 does.
+``ebpf`` (``CONFIG_LWTUNNEL_BPF``, clsact, cls_bpf; kernels with neither of the
+above): an lwt_xmit program on each peer's nexthop writes the outer header, a
+clsact ingress program on the core interface strips it (:mod:`.ebpf_backend`).
+
+``auto`` takes the first of ip6tnl, seg6, ebpf that the kernel accepts
+(:mod:`.probe`). All three decapsulate only what comes from a known peer.
+
+On the wire all give outer next header 41 and no extension header, outer
+traffic class and flow label copied from the inner header (tshark checks in
+the namespace tests). The hop limit differs: seg6 copies the inner hop limit
+into the outer header; ip6tnl and ebpf write their own (64, RFC 2473 §6.3).
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ from .rtnl import NetlinkError
 
 log = logging.getLogger("pmip6d.dataplane")
 
-BACKENDS = ("auto", "seg6", "ip6tnl")
+BACKENDS = ("auto", "ip6tnl", "seg6", "ebpf")
+"""``auto`` tries the others in this order (see :mod:`.probe`)."""
 
 # A discard-only address (RFC 6666) for the throwaway probe tunnel: it can
 # never collide with a real tunnel or the any/any fallback device ip6tnl0.
@@ -73,31 +78,33 @@ class TunnelBackend(ABC):
     def release(self, kernel: Kernel, local: str) -> None:  # noqa: B027 - optional hook
         """Undo namespace-wide settings of :meth:`prepare` (routes/rules go via ownership)."""
 
+    def counters(self) -> dict[str, int]:
+        """Packet counters the backend keeps itself (the ebpf programs do; the kernel's
+        tunnel devices have their own statistics)."""
+        return {}
+
+    def peer_stats(self) -> dict[str, int]:
+        """Packets decapsulated per peer address, where the backend counts them."""
+        return {}
+
 
 class Seg6Backend(TunnelBackend):
     name = "seg6"
 
     def __init__(self, set_tunnel_source: bool = True) -> None:
         self.set_tunnel_source = set_tunnel_source
+        self._local = ""
 
     def prepare(self, kernel: Kernel, local: str, core_index: int) -> None:
-        own = kernel.own
+        self._local = local
         if self.set_tunnel_source:
             self._tunsrc(kernel, local)
         kernel.move_local_rule()
-        # Only protocol 41 goes to End.DT6: Mobility Header packets (135) to the
-        # same address must still reach the local table and the agent's socket.
         kernel.replace_route(
             host_prefix(local),
-            own.decap_table,
+            kernel.own.decap_table,
             oif=core_index,
-            encap=rtnl.seg6local_end_dt6(own.route_table),
-        )
-        kernel.add_rule(
-            priority=own.decap_rule_priority,
-            table=own.decap_table,
-            dst=host_prefix(local),
-            ip_proto=rtnl.IPPROTO_IPV6,
+            encap=rtnl.seg6local_end_dt6(kernel.own.route_table),
         )
 
     def add_peer(self, kernel: Kernel, peer: Peer, local: str, core_index: int) -> int:
@@ -105,11 +112,26 @@ class Seg6Backend(TunnelBackend):
         # The nexthop's device only matters for source selection (when no tunnel
         # source is set): after encapsulation the kernel routes the outer packet anew.
         kernel.add_nexthop(nh_id, oif=core_index, encap=rtnl.seg6_encap([peer.address]))
+        # Decapsulate what this peer sends, and only that: a rule per peer, so a
+        # protocol-41 packet from anyone else falls through to the local table
+        # and is dropped there (no open relay). Only protocol 41 goes to End.DT6:
+        # Mobility Header packets (135) from the peer still reach the agent.
+        kernel.add_rule(**self._decap_rule(kernel, peer))
         peer.handle = nh_id
         return nh_id
 
     def remove_peer(self, kernel: Kernel, peer: Peer) -> None:
+        kernel.del_rule(**self._decap_rule(kernel, peer))
         kernel.del_nexthop(kernel.own.nh_id(peer.slot))
+
+    def _decap_rule(self, kernel: Kernel, peer: Peer) -> dict:
+        return {
+            "priority": kernel.own.decap_rule_priority,
+            "table": kernel.own.decap_table,
+            "src": host_prefix(peer.address),
+            "dst": host_prefix(self._local),
+            "ip_proto": rtnl.IPPROTO_IPV6,
+        }
 
     def release(self, kernel: Kernel, local: str) -> None:
         if not self.set_tunnel_source:
@@ -233,18 +255,35 @@ def ip6tnl_available(kernel: Kernel) -> bool:
     return True
 
 
-def make_backend(choice: str | TunnelBackend, kernel: Kernel | None = None) -> TunnelBackend:
-    """``"seg6"``, ``"ip6tnl"``, ``"auto"`` (needs ``kernel`` to ask) or a ready backend."""
+def make_backend(
+    choice: str | TunnelBackend, kernel: Kernel | None = None, ifindex: int = 1
+) -> TunnelBackend:
+    """A backend by name, or ``"auto"``; ``kernel`` (probed on interface ``ifindex``) is needed
+    for ``"auto"`` and makes an explicit choice fail at once, naming what the kernel lacks.
+    """
     if isinstance(choice, TunnelBackend):
         return choice
+    if choice not in BACKENDS:
+        raise DataplaneError(
+            f"unknown tunnel backend {choice!r}; choose one of {', '.join(BACKENDS)}"
+        )
+    if kernel is None:
+        if choice == "auto":
+            raise ValueError("backend 'auto' needs a kernel to probe")
+    else:
+        from . import probe
+
+        if choice == "auto":
+            picked = probe.choose(kernel, ifindex)
+            refused = "".join(f"; {name} refused: {why}" for name, why in picked.refused.items())
+            log.info("tunnel backend: %s (auto-detected%s)", picked.backend, refused)
+            choice = picked.backend
+        else:
+            probe.require(kernel, ifindex, choice)
     if choice == "seg6":
         return Seg6Backend()
     if choice == "ip6tnl":
         return Ip6tnlBackend()
-    if choice == "auto":
-        if kernel is None:
-            raise ValueError("backend 'auto' needs a kernel to probe")
-        chosen: TunnelBackend = Ip6tnlBackend() if ip6tnl_available(kernel) else Seg6Backend()
-        log.info("tunnel backend: %s (auto-detected)", chosen.name)
-        return chosen
-    raise DataplaneError(f"unknown tunnel backend {choice!r}; choose one of {', '.join(BACKENDS)}")
+    from .ebpf_backend import EbpfBackend
+
+    return EbpfBackend()

@@ -96,7 +96,7 @@ class Dataplane:
             # Everything that can fail on configuration comes before any change.
             self.core_index = kernel.link_index(self.core_interface)
             self._start_role()
-            self.backend = make_backend(self.backend_choice, kernel)
+            self.backend = make_backend(self.backend_choice, kernel, self.core_index)
             removed = kernel.remove_owned()
             if removed:
                 self.log.warning(
@@ -231,8 +231,10 @@ class Dataplane:
         self.peers.forget(peer.address)
 
     def peer_rows(self) -> list[dict[str, Any]]:
-        return [
-            {
+        received = self.backend.peer_stats() if self.backend is not None else {}
+        rows = []
+        for p in self.peers.peers.values():
+            row = {
                 "address": p.address,
                 "nexthop": self.own.nh_id(p.slot),
                 "refs": p.refs,
@@ -240,8 +242,17 @@ class Dataplane:
                 "installed": p.installed,
                 "idle_deadline": p.idle_deadline,
             }
-            for p in self.peers.peers.values()
-        ]
+            if p.address in received:
+                row["decapsulated"] = received[p.address]
+            rows.append(row)
+        return rows
+
+    def all_counters(self) -> dict[str, int]:
+        """The data plane's own counters and the backend's (``ebpf.decap_packets``...)."""
+        out = dict(self.counters)
+        if self.backend is not None and self.kernel is not None:
+            out.update({f"{self.backend.name}.{k}": v for k, v in self.backend.counters().items()})
+        return dict(sorted(out.items()))
 
     # ------------------------------------------------------------------ role hooks
 

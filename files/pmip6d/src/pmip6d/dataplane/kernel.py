@@ -9,7 +9,12 @@ nexthop objects    ``nh_protocol`` = the same number
 rules              ``FRA_PROTOCOL`` = the same number
 ip6tnl devices     kind ``ip6tnl`` and name ``Ownership.ifname_prefix`` + slot
 seg6 tunnel source the namespace-wide ``tunsrc`` equal to our local address
+tc filters (ebpf)  cls_bpf on a clsact ingress, named ``Ownership.filter_name()``;
+                   a name ending in ``+clsact`` says we created the qdisc too
 =================  =========================================================
+
+BPF programs and maps need no mark: the kernel frees them with the last
+nexthop or filter that uses them.
 
 Rule priorities and table numbers are also dedicated (see :class:`Ownership`)
 but cleanup does not rely on them: the protocol mark is exact.
@@ -25,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..wire.prefix import Prefix
-from . import rtnl
+from . import rtnl, tc
 from .channel import Channel
 from .rtnl import LinkInfo, NetlinkError
 
@@ -59,7 +64,21 @@ class Ownership:
     route_table: int = rtnl.RT_TABLE_MAIN
     """LMA: table of the HNP routes. MAG: table of on-link HNP routes and of the End.DT6
     lookup after decapsulation."""
+    filter_priority: int = 5213
+    """ebpf: tc priority of the decapsulation filter on the core interface's clsact ingress."""
     max_peers: int = 4096
+
+    def filter_name(self, created_clsact: bool = False) -> str:
+        """The cls_bpf name that marks our decapsulation filter (and whether we made the qdisc)."""
+        return f"pmip6d-decap-p{self.protocol}" + ("+clsact" if created_clsact else "")
+
+    def is_our_filter(self, info: tc.FilterInfo) -> bool:
+        return (
+            info.kind == "bpf"
+            and info.priority == self.filter_priority
+            and info.name is not None
+            and info.name.split("+")[0] == self.filter_name()
+        )
 
     def check(self) -> None:
         problems = []
@@ -79,6 +98,8 @@ class Ownership:
             problems.append(f"ifname_prefix {self.ifname_prefix!r} is too long for IFNAMSIZ")
         if self.nh_id_base < 1 or self.nh_id_base + self.max_peers > 0xFFFFFFFF:
             problems.append("nh_id_base out of range")
+        if not 1 <= self.filter_priority <= 0xFFFE:
+            problems.append("filter_priority must be 1..65534")
         if problems:
             raise DataplaneError("; ".join(problems))
 
@@ -281,6 +302,73 @@ class Kernel:
                 return []
             raise
 
+    # ------------------------------------------------------------------ tc (ebpf backend)
+
+    def qdiscs(self) -> list[tc.QdiscInfo]:
+        return [tc.parse_qdisc(b) for h, b in self.ch.dump(tc.qdisc_dump_request())]
+
+    def has_clsact(self, ifindex: int) -> bool:
+        return any(q.ifindex == ifindex and q.kind == "clsact" for q in self.qdiscs())
+
+    def add_clsact(self, ifindex: int) -> bool:
+        """Give ``ifindex`` a clsact qdisc; False if it had one already (someone else's)."""
+        try:
+            self.ch.request(tc.clsact_message(tc.RTM_NEWQDISC, ifindex), "add clsact qdisc")
+        except NetlinkError as exc:
+            if exc.errno == errno.EEXIST:
+                return False
+            raise
+        return True
+
+    def filters(self, ifindex: int, parent: int = tc.INGRESS) -> list[tc.FilterInfo]:
+        try:
+            return [
+                tc.parse_filter(b)
+                for h, b in self.ch.dump(tc.filter_dump_request(ifindex, parent))
+                if h.kind == tc.RTM_NEWTFILTER
+            ]
+        except NetlinkError as exc:
+            if exc.errno in (errno.EINVAL, errno.ENOENT, errno.ENODEV):  # no such qdisc/link
+                return []
+            raise
+
+    def add_bpf_filter(self, ifindex: int, prog_fd: int, name: str, priority: int) -> None:
+        self.ch.request(
+            tc.bpf_filter_message(ifindex, priority, prog_fd, name),
+            f"attach {name} to the ingress of interface {ifindex}",
+        )
+
+    def del_filter(self, ifindex: int, priority: int) -> bool:
+        err = self.ch.try_request(
+            tc.filter_del_message(ifindex, priority),
+            f"delete tc filter {priority} of interface {ifindex}",
+            ok=(errno.ENOENT, errno.EINVAL, errno.ENODEV),
+        )
+        return err == 0
+
+    def del_clsact(self, ifindex: int) -> bool:
+        err = self.ch.try_request(
+            tc.clsact_message(tc.RTM_DELQDISC, ifindex),
+            f"delete clsact qdisc of interface {ifindex}",
+            ok=(errno.ENOENT, errno.EINVAL, errno.ENODEV),
+        )
+        return err == 0
+
+    def _remove_our_filters(self, removed: Counter[str]) -> None:
+        """Our decapsulation filters, and the clsact qdiscs we created for them if now empty."""
+        for qdisc in self.qdiscs():
+            if qdisc.kind != "clsact":
+                continue
+            for info in self.filters(qdisc.ifindex):
+                if not self.own.is_our_filter(info):
+                    continue
+                if self.del_filter(qdisc.ifindex, info.priority):
+                    removed["tc filters"] += 1
+                if info.name is not None and info.name.endswith("+clsact"):
+                    others = self.filters(qdisc.ifindex) + self.filters(qdisc.ifindex, tc.EGRESS)
+                    if not others and self.del_clsact(qdisc.ifindex):
+                        removed["qdiscs"] += 1
+
     # ------------------------------------------------------------------ ownership
 
     def owned(self) -> dict[str, list]:
@@ -291,13 +379,20 @@ class Kernel:
             "rules": [r for r in self.rules() if r.protocol == p],
             "nexthops": [n for n in self.nexthops() if n.protocol == p],
             "links": [link for link in self.links() if self._is_our_link(link)],
+            "filters": [
+                f
+                for q in self.qdiscs()
+                if q.kind == "clsact"
+                for f in self.filters(q.ifindex)
+                if self.own.is_our_filter(f)
+            ],
         }
 
     def _is_our_link(self, link: LinkInfo) -> bool:
         return link.kind == "ip6tnl" and link.name.startswith(self.own.ifname_prefix)
 
     def remove_owned(self) -> Counter[str]:
-        """Remove every route, rule, nexthop and tunnel device of ours; restore local.
+        """Remove every route, rule, nexthop, tunnel device and tc filter of ours; restore local.
 
         Order matters for speed: deleting a nexthop object makes the kernel drop
         every route using it in one go, so 100,000 leftover HNP routes cost one
@@ -331,6 +426,7 @@ class Kernel:
                 err = self.ch.try_request(rtnl.link_del_message(link.index), f"delete {link.name}")
                 if not err:
                     removed["links"] += 1
+        self._remove_our_filters(removed)
         return +removed  # drop the zero counts
 
     def _delete_routes(self, routes: Iterable[rtnl.RouteInfo]) -> int:

@@ -314,5 +314,5 @@ class LmaDataplane(Dataplane):
             "pending": len(self._dirty),
             "failed": len(self.failed),
             "tunnels": self.peer_rows(),
-            "counters": dict(sorted(self.counters.items())),
+            "counters": self.all_counters(),
         }

@@ -256,5 +256,5 @@ class MagDataplane(Dataplane):
             "mode": self.mode,
             "served": len(self.served),
             "tunnels": self.peer_rows(),
-            "counters": dict(sorted(self.counters.items())),
+            "counters": self.all_counters(),
         }

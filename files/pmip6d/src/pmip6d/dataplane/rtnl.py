@@ -103,7 +103,14 @@ NLA_F_NESTED = 0x8000
 NLA_TYPE_MASK = 0x3FFF
 
 LWTUNNEL_ENCAP_SEG6 = 5
+LWTUNNEL_ENCAP_BPF = 6
 LWTUNNEL_ENCAP_SEG6_LOCAL = 7
+
+# include/uapi/linux/lwtunnel.h
+LWT_BPF_XMIT = 3
+LWT_BPF_XMIT_HEADROOM = 4
+LWT_BPF_PROG_FD = 1
+LWT_BPF_PROG_NAME = 2
 
 # include/uapi/linux/seg6_iptunnel.h
 SEG6_IPTUNNEL_SRH = 1
@@ -124,6 +131,7 @@ SEG6_LOCAL_ACTION_END_DT6 = 7
 NHA_ID = 1
 NHA_OIF = 5
 NHA_GATEWAY = 6
+NHA_BLACKHOLE = 4
 NHA_ENCAP_TYPE = 7
 NHA_ENCAP = 8
 
@@ -231,6 +239,10 @@ def packed(address: str) -> bytes:
     return socket.inet_pton(AF_INET6, address)
 
 
+def unpacked(raw: bytes) -> str:
+    return socket.inet_ntop(AF_INET6, raw)
+
+
 # --- encapsulations --------------------------------------------------------------------
 
 
@@ -285,6 +297,19 @@ def seg6local_end_dt6(table: int) -> Encap:
         SEG6_LOCAL_TABLE, table
     )
     return Encap(LWTUNNEL_ENCAP_SEG6_LOCAL, body)
+
+
+def bpf_xmit_encap(prog_fd: int, name: str, headroom: int) -> Encap:
+    """``encap bpf xmit fd <prog_fd> headroom <headroom>``: an lwt_xmit program on the route.
+
+    ``headroom`` is what the program pushes in front of the packet; the kernel
+    subtracts it from the path MTU, so senders get Packet Too Big for what
+    would not fit once encapsulated. ``name`` is what ``ip route`` shows.
+    """
+    program = attr_u32(LWT_BPF_PROG_FD, prog_fd) + attr_str(LWT_BPF_PROG_NAME, name)
+    body = nested(LWT_BPF_XMIT, program)
+    body += attr_u32(LWT_BPF_XMIT_HEADROOM, headroom)
+    return Encap(LWTUNNEL_ENCAP_BPF, body)
 
 
 # --- routes ----------------------------------------------------------------------------
@@ -410,9 +435,11 @@ def nexthop_message(
     protocol: int,
     oif: int | None = None,
     encap: Encap | None = None,
+    blackhole: bool = False,
     flags: int | None = None,
 ) -> bytes:
-    """``RTM_NEWNEXTHOP``/``RTM_DELNEXTHOP``: ``ip -6 nexthop add id N [encap ...] dev D``.
+    """``RTM_NEWNEXTHOP``/``RTM_DELNEXTHOP``: ``ip -6 nexthop add id N [encap ...] dev D``
+    (or ``... blackhole``).
 
     The nhmsg carries a protocol byte like routes do, which is how leftovers of
     a crashed run are found again.
@@ -432,6 +459,8 @@ def nexthop_message(
         if encap is not None:
             body += attr_u16(NHA_ENCAP_TYPE, encap.kind)
             body += nested(NHA_ENCAP, encap.body)
+        if blackhole:
+            body += attr(NHA_BLACKHOLE, b"")
     return message(kind, flags, body)
 
 
