@@ -4,10 +4,10 @@
                          ╚═════ MAG2 ── AP2 ┘ (both AP bridges in the "air" namespace)
                                               MN1, MN2 … radio links plugged into AP1 or AP2
 
-Everything the agents do is real: raw Mobility Header sockets, seg6/ip6tnl
-tunnels, unicast RAs, syslog from the emulated APs (``pmip6d-ap``); the MNs
-are plain Linux stacks doing SLAAC. Used by the end-to-end tests, the handover
-benchmark and the demo. Needs root.
+Everything the agents do is real: raw Mobility Header sockets, kernel
+tunnels (ip6tnl, seg6 or ebpf: ``backend``), unicast RAs, syslog from the
+emulated APs (``pmip6d-ap``); the MNs are plain Linux stacks doing SLAAC.
+Used by the end-to-end tests, the handover benchmark and the demo. Needs root.
 """
 
 from __future__ import annotations
@@ -159,6 +159,7 @@ def build_domain(
     mobile_nodes: int = 2,
     shared_addresses: bool = True,
     tunnels: str = "static",
+    backend: str = "auto",
     ra: dict | None = None,
     log_level: str = "info",
     lma_extra: dict | None = None,
@@ -174,6 +175,7 @@ def build_domain(
             mobile_nodes,
             shared_addresses,
             tunnels,
+            backend,
             ra or {},
             log_level,
             lma_extra or {},
@@ -184,7 +186,9 @@ def build_domain(
         raise
 
 
-def _build(lab, work, n_mns, shared, tunnels, ra, log_level, lma_extra, mag_extra) -> Domain:
+def _build(
+    lab, work, n_mns, shared, tunnels, backend, ra, log_level, lma_extra, mag_extra
+) -> Domain:
     names = [f"mn{i}" for i in range(1, n_mns + 1)]
     macs = {name: f"02:00:00:00:{i:02x}:{i:02x}" for i, name in enumerate(names, 1)}
     _write(
@@ -239,6 +243,7 @@ def _build(lab, work, n_mns, shared, tunnels, ra, log_level, lma_extra, mag_extr
         air.run("ip", "link", "set", f"{name}r", "down")
         mns[name] = MobileNode(name, macs[name], ns, f"{name}r")
     # --- agents
+    dataplane = {"core_interface": "core0", "backend": backend, "tunnels": tunnels, "linger": 5}
     _write(
         work / "lma.yml",
         {
@@ -246,7 +251,7 @@ def _build(lab, work, n_mns, shared, tunnels, ra, log_level, lma_extra, mag_extr
             "policy": "policy.yml",
             "control_socket": str(work / "lma.sock"),
             "prefix_pool": {"prefix": POOL, "length": 64},
-            "dataplane": {"core_interface": "core0", "tunnels": tunnels, "linger": 5},
+            "dataplane": dataplane,
             "log_level": log_level,
             **lma_extra,
         },
@@ -267,7 +272,7 @@ def _build(lab, work, n_mns, shared, tunnels, ra, log_level, lma_extra, mag_extr
                 "name": mag_name,
                 "policy": "policy.yml",
                 "control_socket": str(work / f"{mag_name}.sock"),
-                "dataplane": {"core_interface": "core0", "tunnels": tunnels, "linger": 5},
+                "dataplane": dataplane,
                 "access": {
                     "interfaces": ["acc0"],
                     "shared_addresses": shared,

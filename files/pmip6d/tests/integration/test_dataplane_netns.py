@@ -22,6 +22,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -37,13 +38,12 @@ from pyroute2 import netns as pyroute2_netns
 from pmip6d.actions import MobileNodeBinding, RouteToMag, ServeMobileNode, StopServing, Unroute
 from pmip6d.dataplane import (
     Channel,
-    DataplaneError,
     Kernel,
     LmaDataplane,
     MagDataplane,
     Ownership,
-    ip6tnl_available,
     make_backend,
+    probe,
 )
 from pmip6d.wire.prefix import Prefix
 
@@ -197,11 +197,15 @@ def ping(ns: str, dst: str, count: int = 3, timeout: float = 1.0) -> int:
     return replies
 
 
-def udp_flow(src_ns: str, dst_ns: str, dst: str, count: int = 20, port: int = 50_000) -> int:
+def udp_flow(
+    src_ns: str, dst_ns: str, dst: str, count: int = 20, port: int = 50_000, tclass: int = 0
+) -> int:
     """Send ``count`` datagrams from ``src_ns`` to ``[dst]:port`` in ``dst_ns``; how many arrive."""
     rx = ns_socket(dst_ns, socket.SOCK_DGRAM)
     tx = ns_socket(src_ns, socket.SOCK_DGRAM)
     try:
+        if tclass:
+            tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, tclass)
         rx.bind((dst, port))
         for i in range(count):
             tx.sendto(f"datagram {i}".encode(), (dst, port))
@@ -286,22 +290,41 @@ def tshark_fields(path: Path, *fields: str) -> list[list[str]]:
 # --------------------------------------------------------------------------- tests
 
 
-def test_auto_detect_picks_seg6_on_the_lab_kernel(lab):
+def test_probes_agree_with_the_kernel_and_auto_picks_the_first_offered(lab):
+    """What each backend needs is probed, not assumed: checked against iproute2's own attempts."""
     kernel = lab.kernel("lma")
     try:
-        assert ip6tnl_available(kernel) is False
-        assert make_backend("auto", kernel).name == "seg6"
-        assert not [link for link in kernel.links() if link.name.startswith("pmip6t")]
+        core = kernel.link_index("core0")
+        report = probe.report(kernel, core)
+        assert report.usable, "this kernel offers no tunnel backend:\n" + "\n".join(report.lines())
+        assert make_backend("auto", kernel, core).name == report.usable[0]
+        assert report.usable == [b for b in probe.ORDER if b in report.usable], "auto's order"
+        leftovers = {what: items for what, items in kernel.owned().items() if items}
+        assert not leftovers, f"the probes left {leftovers}"
     finally:
         kernel.ch.close()
-    with pytest.raises(DataplaneError, match="no ip6tnl"):
-        lab.lma(backend="ip6tnl")
+    # Independent witnesses: iproute2 tries the same kernel features itself.
+    ip6tnl = lab.ip("lma", "link", "add", "w0", "type", "ip6tnl", "mode", "ip6ip6",
+                    "local", LMAA, "remote", "2001:db8:c::99", check=False)  # fmt: skip
+    has_ip6tnl = "w0" in lab.ip("lma", "link", "show")
+    assert ("ip6tnl" in report.usable) == has_ip6tnl, ip6tnl
+    seg6 = sh("ip", "-n", lab.ns("lma"), "-6", "route", "add", "100::/64", "encap", "seg6",
+              "mode", "encap", "segs", "100::1", "dev", "core0", check=False)  # fmt: skip
+    has_seg6 = "100::/64" in lab.ip("lma", "-6", "route")
+    assert ("seg6" in report.usable) == has_seg6, seg6
+    # A backend the kernel lacks, asked for by name, fails at start naming the feature.
+    for name in probe.ORDER:
+        if name not in report.usable:
+            missing = probe.FEATURES[report.offers[probe.ORDER.index(name)].missing[0]]
+            with pytest.raises(probe.UnsupportedKernel, match=re.escape(missing)):
+                lab.lma(backend=name)
 
 
-def test_traffic_and_handover_through_seg6_tunnels(lab):
-    lma = lab.lma()  # static: both MAGs' tunnels from the start (scenario 2)
-    mag1, mag2 = lab.mag("mag1"), lab.mag("mag2")
-    assert lma.backend.name == mag1.backend.name == "seg6"
+def test_traffic_and_handover_through_the_tunnels(lab, backend):
+    lma = lab.lma(backend=backend)  # static: both MAGs' tunnels from the start (scenario 2)
+    mag1, mag2 = lab.mag("mag1", backend=backend), lab.mag("mag2", backend=backend)
+    if backend != "auto":
+        assert lma.backend.name == mag1.backend.name == backend
     nh = {m: OWN.nh_id(lma.peers.peers[a].slot) for m, a in PCOA.items()}
 
     lma(RouteToMag(b"mn@lab", (HNP["mn"],), PCOA["mag1"]))
@@ -335,26 +358,36 @@ def test_traffic_and_handover_through_seg6_tunnels(lab):
     assert "2001:db8:100:1::/64" not in lab.ip("mag1", "-6", "route")
     assert "2001:db8:100:1::/64" not in lab.ip("mag1", "-6", "rule")
     assert "2001:db8:100:1::/64 dev acc0" in lab.ip("mag2", "-6", "route")
+    if lma.backend.name == "ebpf":
+        counters = lma.backend.counters()
+        assert counters["encap_packets"] >= 3 + 3 + 20 and counters["decap_packets"] >= 3 + 3 + 20
+        assert counters["decap_unknown_source"] == counters["encap_errors"] == 0, counters
+        assert lma.backend.peer_stats()[PCOA["mag2"]] >= 3 + 3 + 20
 
 
-def test_tunnel_packets_are_plain_ipv6_in_ipv6(lab, tmp_path):
+TCLASS = 0xB8  # DSCP EF: the outer header must carry it too
+
+
+def test_tunnel_packets_are_plain_ipv6_in_ipv6(lab, backend, tmp_path):
     # A second core address that source address selection would prefer toward
-    # MAG1 (longer common prefix with ::11): the seg6 tunnel source must win.
+    # MAG1 (longer common prefix with ::11): the tunnel source must still be the LMAA.
     lab.ip("lma", "addr", "add", "2001:db8:c::10/64", "dev", "core0", "nodad")
-    lma = lab.lma()
-    mag1 = lab.mag("mag1")
+    lma = lab.lma(backend=backend)
+    mag1 = lab.mag("mag1", backend=backend)
     lma(RouteToMag(b"mn@lab", (HNP["mn"],), PCOA["mag1"]))
     lma.flush()
     mag1(ServeMobileNode(binding()))
     with capture(lab, "lma", "core0", tmp_path / "core.pcapng") as pcap:
         assert ping(lab.ns("cn"), MN_ADDR["mn"]) == 3
-        assert udp_flow(lab.ns("mn"), lab.ns("cn"), CN, count=5) == 5
-    rows = tshark_fields(
-        pcap, "frame.protocols", "ipv6.src", "ipv6.dst", "ipv6.nxt", "ipv6.routing.type"
-    )
+        assert udp_flow(lab.ns("mn"), lab.ns("cn"), CN, count=5, tclass=TCLASS) == 5
+        assert udp_flow(lab.ns("cn"), lab.ns("mn"), MN_ADDR["mn"], count=5, tclass=TCLASS) == 5
+    fields = ("frame.protocols", "ipv6.src", "ipv6.dst", "ipv6.nxt", "ipv6.routing.type",
+              "ipv6.tclass", "ipv6.flow", "ipv6.plen", "ipv6.hlim")  # fmt: skip
+    rows = tshark_fields(pcap, *fields)
     tunnel = [r for r in rows if r[0].split(":")[2:4] == ["ipv6", "ipv6"]]
-    assert len(tunnel) >= 3 + 3 + 5, rows  # echo requests + replies + datagrams
-    for protocols, src, dst, nxt, routing in tunnel:
+    assert len(tunnel) >= 3 + 3 + 5 + 5, rows  # echo requests + replies + datagrams
+    labelled = 0
+    for protocols, src, dst, nxt, routing, tclass, flow, plen, hlim in tunnel:
         outer_src, inner_src = src.split(",")
         outer_dst, inner_dst = dst.split(",")
         assert nxt.split(",")[0] == "41", "outer next header is IPv6 itself"
@@ -362,14 +395,28 @@ def test_tunnel_packets_are_plain_ipv6_in_ipv6(lab, tmp_path):
         assert protocols.split(":")[4] in ("icmpv6", "udp"), "nothing between the headers"
         assert {outer_src, outer_dst} == {LMAA, PCOA["mag1"]}
         assert {inner_src, inner_dst} == {CN, MN_ADDR["mn"]}
+        outer_tc, inner_tc = tclass.split(",")
+        outer_flow, inner_flow = flow.split(",")
+        assert outer_tc == inner_tc, "traffic class copied from the inner header"
+        assert outer_flow == inner_flow, "flow label copied from the inner header"
+        labelled += int(outer_flow, 16) != 0
+        outer_plen, inner_plen = (int(x) for x in plen.split(","))
+        assert outer_plen == inner_plen + 40, "outer payload = the whole inner packet"
+        outer_hlim = int(hlim.split(",")[0])
+        if backend in ("ip6tnl", "ebpf"):
+            assert outer_hlim == 64, "the entry point's own hop limit (RFC 2473 §6.3)"
+        else:
+            assert 1 <= outer_hlim <= 64
+    assert labelled, "no flow label on any packet: the copy was not exercised"
+    assert sum(int(r[5].split(",")[1], 16) == TCLASS for r in tunnel) >= 10, "tclass not tried"
     # CN → MN goes LMA → MAG1; MN → CN goes MAG1 → LMA
     directions = {(r[1].split(",")[0], r[1].split(",")[1]) for r in tunnel}
     assert (LMAA, CN) in directions and (PCOA["mag1"], MN_ADDR["mn"]) in directions
 
 
-def test_signaling_to_the_tunnel_endpoint_still_reaches_the_agent(lab):
-    """Only protocol 41 is steered to End.DT6; Mobility Header (135) stays local."""
-    lab.lma()
+def test_signaling_to_the_tunnel_endpoint_still_reaches_the_agent(lab, backend):
+    """Only protocol 41 is decapsulated; Mobility Header (135) to the same address stays local."""
+    lab.lma(backend=backend)
     rx = ns_socket(lab.ns("lma"), socket.SOCK_RAW, 135)
     tx = ns_socket(lab.ns("mag1"), socket.SOCK_RAW, 135)
     try:
@@ -383,9 +430,45 @@ def test_signaling_to_the_tunnel_endpoint_still_reaches_the_agent(lab):
         tx.close()
 
 
-def test_two_mns_behind_one_mag_talk_via_the_lma(lab):
-    lma = lab.lma()
-    mag1 = lab.mag("mag1")
+def forged_tunnel_packet(src: str, dst: str, payload: bytes, port: int) -> bytes:
+    """An IPv6/UDP packet (checksum computed): sent on a protocol-41 socket, it is tunnelled."""
+    s, d = socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst)
+    length = 8 + len(payload)
+    pseudo = s + d + struct.pack("!I3xB", length, 17)
+    udp = struct.pack("!HHHH", 40000, port, length, 0) + payload
+    data = pseudo + udp + bytes(len(udp) % 2)
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    udp = udp[:6] + struct.pack("!H", (~total & 0xFFFF) or 0xFFFF) + udp[8:]
+    return struct.pack("!IHBB", 6 << 28, length, 17, 64) + s + d + udp
+
+
+def test_tunnel_packets_from_an_unknown_source_are_dropped(lab, backend):
+    """The tunnel endpoint is not an open relay: only a known peer's packets are decapsulated."""
+    lma = lab.lma(backend=backend, peers=[PCOA["mag1"]])  # MAG2 is no tunnel peer of this LMA
+    rx = ns_socket(lab.ns("cn"), socket.SOCK_DGRAM)
+    rx.bind((CN, 7777))
+    try:
+        for sender, expected in (("mag2", False), ("mag1", True)):
+            tx = ns_socket(lab.ns(sender), socket.SOCK_RAW, 41)
+            message = f"forged via {sender}".encode()
+            try:
+                tx.sendto(forged_tunnel_packet(MN_ADDR["mn"], CN, message, 7777), (LMAA, 0))
+            finally:
+                tx.close()
+            arrived = bool(select.select([rx], [], [], 1.0)[0]) and rx.recv(100) == message
+            assert arrived is expected, f"from {sender}: arrived={arrived}"
+    finally:
+        rx.close()
+    if lma.backend.name == "ebpf":
+        counters = lma.backend.counters()
+        assert counters["decap_unknown_source"] == 1 and counters["decap_packets"] == 1, counters
+
+
+def test_two_mns_behind_one_mag_talk_via_the_lma(lab, backend):
+    lma = lab.lma(backend=backend)
+    mag1 = lab.mag("mag1", backend=backend)
     lab.attach("mn2", "mag1")  # the same access point as mn
     for mn in ("mn", "mn2"):
         lma(RouteToMag(f"{mn}@lab".encode(), (HNP[mn],), PCOA["mag1"]))
@@ -398,18 +481,26 @@ def test_two_mns_behind_one_mag_talk_via_the_lma(lab):
     assert ping(lab.ns("mn"), MN_ADDR["mn2"], count=1) == 0
 
 
-def test_dynamic_tunnels_come_with_the_first_binding_and_go_after_linger(lab):
+def tunnel_peers(lab: Lab, role: str) -> set[str]:
+    """The peer addresses of the tunnels ``role`` has in its kernel, whatever the backend."""
+    text = lab.ip(role, "-6", "nexthop") + lab.ip(role, "-d", "link", "show")
+    peers = set(re.findall(r"segs 1 \[ (\S+) \]", text))  # seg6
+    peers |= set(re.findall(r"bpf xmit pmip6d-encap-(\S+)", text))  # ebpf
+    peers |= set(re.findall(r"ip6tnl ip6ip6 remote (\S+)", text))  # ip6tnl
+    return peers
+
+
+def test_dynamic_tunnels_come_with_the_first_binding_and_go_after_linger(lab, backend):
     now = [100.0]
-    lma = lab.lma(mode="dynamic", linger=30, clock=lambda: now[0])
-    mag1 = lab.mag("mag1", linger=30, clock=lambda: now[0])
-    assert "nhid" not in lab.ip("lma", "-6", "nexthop")
+    lma = lab.lma(backend=backend, mode="dynamic", linger=30, clock=lambda: now[0])
+    mag1 = lab.mag("mag1", backend=backend, linger=30, clock=lambda: now[0])
     assert lab.ip("lma", "-6", "nexthop").strip() == ""
     assert lab.ip("mag1", "-6", "nexthop").strip() == ""
     lma(RouteToMag(b"mn@lab", (HNP["mn"],), PCOA["mag1"]))
     lma.flush()
     mag1(ServeMobileNode(binding()))
-    assert f"segs 1 [ {PCOA['mag1']} ]" in lab.ip("lma", "-6", "nexthop")
-    assert f"segs 1 [ {LMAA} ]" in lab.ip("mag1", "-6", "nexthop")
+    assert tunnel_peers(lab, "lma") == {PCOA["mag1"]}
+    assert tunnel_peers(lab, "mag1") == {LMAA}
     assert ping(lab.ns("mn"), CN) == 3
     lma(Unroute(b"mn@lab", (HNP["mn"],), PCOA["mag1"]))
     lma.flush()
@@ -417,42 +508,72 @@ def test_dynamic_tunnels_come_with_the_first_binding_and_go_after_linger(lab):
     now[0] += 29
     lma.flush()
     mag1.flush()
-    assert PCOA["mag1"] in lab.ip("lma", "-6", "nexthop"), "lingers"
-    assert LMAA in lab.ip("mag1", "-6", "nexthop"), "lingers"
+    assert tunnel_peers(lab, "lma") == {PCOA["mag1"]}, "lingers"
+    assert tunnel_peers(lab, "mag1") == {LMAA}, "lingers"
     now[0] += 1
     lma.flush()
     mag1.flush()
     assert lab.ip("lma", "-6", "nexthop").strip() == ""
     assert lab.ip("mag1", "-6", "nexthop").strip() == ""
+    assert tunnel_peers(lab, "lma") == tunnel_peers(lab, "mag1") == set()
     assert "table 5300" not in lab.ip("mag1", "-6", "route", "show", "table", "all")
 
 
-def _assert_clean(lab: Lab, role: str) -> None:
+def _assert_clean(lab: Lab, role: str, backend: str) -> None:
     rules = lab.ip(role, "-6", "rule").splitlines()
     assert [line.split(":")[0] for line in rules] == ["0", "32766"], rules
     assert lab.ip(role, "-6", "route", "show", "table", "all", "proto", "213").strip() == ""
     assert lab.ip(role, "-6", "nexthop").strip() == ""
     assert "pmip6t" not in lab.ip(role, "link")
-    assert "tunsrc addr ::" in sh("ip", "netns", "exec", lab.ns(role), "ip", "sr", "tunsrc", "show")
+    tc_state = sh("tc", "-n", lab.ns(role), "qdisc", "show", "dev", "core0")
+    assert "clsact" not in tc_state, "the clsact qdisc we created is gone again"
+    if backend == "seg6":
+        tunsrc = sh("ip", "netns", "exec", lab.ns(role), "ip", "sr", "tunsrc", "show")
+        assert "tunsrc addr ::" in tunsrc
 
 
-def test_close_leaves_nothing_behind(lab):
-    lma = lab.lma()
-    mag1 = lab.mag("mag1", mode="static", peers=[LMAA])
+def test_close_leaves_nothing_behind(lab, backend):
+    lma = lab.lma(backend=backend)
+    mag1 = lab.mag("mag1", backend=backend, mode="static", peers=[LMAA])
     lma(RouteToMag(b"mn@lab", (HNP["mn"],), PCOA["mag1"]))
     lma.flush()
     mag1(ServeMobileNode(binding()))
     assert ping(lab.ns("mn"), CN) == 3
-    assert LMAA in sh("ip", "netns", "exec", lab.ns("mag1"), "ip", "sr", "tunsrc", "show")
+    if lma.backend.name == "seg6":
+        assert LMAA in sh("ip", "netns", "exec", lab.ns("mag1"), "ip", "sr", "tunsrc", "show")
+    if lma.backend.name == "ebpf":
+        ingress = sh("tc", "-n", lab.ns("lma"), "filter", "show", "dev", "core0", "ingress")
+        assert "pmip6d-decap-p213+clsact" in ingress and "direct-action" in ingress
     lma.close()
     mag1.close()
     for role in ("lma", "mag1"):
-        _assert_clean(lab, role)
+        _assert_clean(lab, role, lma.backend.name)
 
 
-def test_restart_after_a_crash_cleans_leftovers(lab):
-    crashed_lma = lab.lma()
-    crashed_mag = lab.mag("mag1")
+def test_an_existing_clsact_qdisc_and_its_filters_are_left_alone(lab, backend):
+    sh("tc", "-n", lab.ns("lma"), "qdisc", "add", "dev", "core0", "clsact")
+    sh("tc", "-n", lab.ns("lma"), "filter", "add", "dev", "core0", "ingress", "pref", "7",
+       "protocol", "ip", "u32", "match", "u32", "0", "0")  # fmt: skip
+    before = sh("tc", "-n", lab.ns("lma"), "filter", "show", "dev", "core0", "ingress")
+    assert "u32" in before
+    lma = lab.lma(backend=backend)
+    mag1 = lab.mag("mag1", backend=backend)
+    lma(RouteToMag(b"mn@lab", (HNP["mn"],), PCOA["mag1"]))
+    lma.flush()
+    mag1(ServeMobileNode(binding()))
+    assert ping(lab.ns("mn"), CN) == 3
+    during = sh("tc", "-n", lab.ns("lma"), "filter", "show", "dev", "core0", "ingress")
+    # ebpf adds its filter beside the others, marked as not owning the qdisc
+    assert ("pmip6d-decap-p213 " in during) is (lma.backend.name == "ebpf"), during
+    assert "+clsact" not in during
+    lma.close()
+    assert "clsact" in sh("tc", "-n", lab.ns("lma"), "qdisc", "show", "dev", "core0")
+    assert sh("tc", "-n", lab.ns("lma"), "filter", "show", "dev", "core0", "ingress") == before
+
+
+def test_restart_after_a_crash_cleans_leftovers(lab, backend):
+    crashed_lma = lab.lma(backend=backend)
+    crashed_mag = lab.mag("mag1", backend=backend)
     crashed_lma(RouteToMag(b"mn@lab", (HNP["mn"], HNP["mn2"]), PCOA["mag1"]))
     crashed_lma.flush()
     crashed_mag(ServeMobileNode(binding()))
@@ -462,14 +583,21 @@ def test_restart_after_a_crash_cleans_leftovers(lab):
         dp.kernel = None
     assert "2001:db8:100:2::/64" in lab.ip("lma", "-6", "route")
 
-    lma = lab.lma(mode="dynamic")
-    mag1 = lab.mag("mag1")
+    lma = lab.lma(backend=backend, mode="dynamic")
+    mag1 = lab.mag("mag1", backend=backend)
     assert "2001:db8:100:" not in lab.ip("lma", "-6", "route"), "stale HNP routes gone"
     assert lab.ip("lma", "-6", "nexthop").strip() == "", "stale tunnels gone"
     assert "2001:db8:100:1::/64" not in lab.ip("mag1", "-6", "rule")
-    for role in ("lma", "mag1"):
+    for role, dp in (("lma", lma), ("mag1", mag1)):
         prefs = [line.split(":")[0] for line in lab.ip(role, "-6", "rule").splitlines()]
-        assert prefs == ["50", "100", "32766"], f"{role}: one of each, no duplicates"
+        if dp.backend.name == "seg6":
+            # local moved to 100; decapsulation rules (50) come per tunnel peer
+            assert prefs[0] != "0" and prefs.count("100") == 1, f"{role}: {prefs}"
+        else:
+            assert prefs == ["0", "32766"], f"{role}: {prefs}"
+        ingress = sh("tc", "-n", lab.ns(role), "filter", "show", "dev", "core0", "ingress")
+        filters = ingress.count("pmip6d-decap-p213")
+        assert filters == (1 if dp.backend.name == "ebpf" else 0), f"{role}: one, no duplicates"
     # and the fresh instances work
     lma(RouteToMag(b"mn@lab", (HNP["mn"],), PCOA["mag1"]))
     lma.flush()

@@ -1,13 +1,14 @@
 """End to end in namespaces: an unmodified MN moves between two MAGs and keeps its flows.
 
 MN ── AP1 ── MAG1 ══╗
-                     LMA ── CN          (seg6 or ip6tnl tunnels, unicast RAs, Cisco syslog)
+                     LMA ── CN          (ip6tnl, seg6 or ebpf tunnels, unicast RAs, Cisco syslog)
 MN ── AP2 ── MAG2 ══╝
 
 The MN associates at AP1, whose syslog line makes MAG1 register it; the MN
 configures an address from its home network prefix by SLAAC; UDP echo and
 ping to CN go through the tunnel; the MN roams to AP2 and keeps its address,
-its default router and its flows while the LMA points at MAG2.
+its default router and its flows while the LMA points at MAG2. The module runs
+once per tunnel backend the kernel offers (``backend``, see conftest.py).
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ PROBE = Path(__file__).with_name("udp_probe.py")
 
 
 @pytest.fixture(scope="module")
-def domain(tmp_path_factory, netns_ok):
-    work = tmp_path_factory.mktemp("e2e")
-    dom = build_domain(work, prefix=f"e2e{id(work) % 1000}-", mobile_nodes=2)
+def domain(tmp_path_factory, netns_ok, backend):
+    work = tmp_path_factory.mktemp(f"e2e-{backend}")
+    dom = build_domain(work, prefix=f"e2e{id(work) % 1000}-", mobile_nodes=2, backend=backend)
     try:
         pcap = work / "core.pcapng"
         capture = dom.lab.capture(dom.lab.ns("lma"), "core0", pcap, "ip6 proto 41")

@@ -15,12 +15,13 @@ pytestmark = pytest.mark.netns
 
 
 @pytest.fixture(scope="module")
-def domain(tmp_path_factory, netns_ok):
-    work = tmp_path_factory.mktemp("restart")
+def domain(tmp_path_factory, netns_ok, backend):
+    work = tmp_path_factory.mktemp(f"restart-{backend}")
     dom = build_domain(
         work,
         prefix=f"rs{id(work) % 1000}-",
         mobile_nodes=1,
+        backend=backend,
         lma_extra={"state_file": str(work / "lma.state")},
         mag_extra={"state_file": str(work / "mag.state")},
     )
