@@ -16,6 +16,11 @@ from .config import ConfigError
 
 DEFAULT_SOCKETS = (Path("/run/pmip6d/lma.sock"), Path("/run/pmip6d/mag.sock"))
 
+EXIT_CONFIG = 2
+"""A configuration or policy mistake: restarting will not help (the unit does not)."""
+EXIT_KERNEL = 78  # EX_CONFIG
+"""This host's kernel cannot run the configured data plane: restarting will not help either."""
+
 
 # --------------------------------------------------------------------------- pmip6d
 
@@ -39,7 +44,16 @@ def pmip6d_main(argv: list[str] | None = None) -> int:
         )
     p = sub.add_parser("check-policy", help="validate a policy file and exit")
     p.add_argument("policy", type=Path)
+    p = sub.add_parser(
+        "doctor", help="which tunnel backends this kernel offers, and what the others miss"
+    )
+    p.add_argument("-i", "--interface", help="probe with this interface (default: lo)")
+    p.add_argument("--netns", help="probe the kernel of this named network namespace")
+    p.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
+
+    if args.role == "doctor":
+        return _doctor(args)
 
     if args.role == "check-policy":
         from .policy import Policy
@@ -61,26 +75,104 @@ def pmip6d_main(argv: list[str] | None = None) -> int:
         agent = build(args.role, args.config)
     except ConfigError as exc:
         print(f"pmip6d: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     if args.check:
         print(f"{args.config}: OK ({args.role}, {agent.machine.address})")
-        return 0
+        dataplane = agent.config.dataplane
+        return 0 if dataplane is None else _check_kernel(args.config, dataplane)
     logging.basicConfig(
         level=(args.log_level or agent.log_level).upper(),
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
-    from .dataplane import DataplaneError
+    from .dataplane import DataplaneError, UnsupportedKernel
 
     try:
         run(agent)
     except ConfigError as exc:
         logging.getLogger("pmip6d").error("%s", exc)
-        return 2
+        return EXIT_CONFIG
+    except UnsupportedKernel as exc:
+        logging.getLogger("pmip6d").error("cannot run on this kernel: %s", exc)
+        return EXIT_KERNEL
     except (OSError, DataplaneError) as exc:
         logging.getLogger("pmip6d").error("cannot run: %s", exc)
         return 1
     return 0
+
+
+def _check_kernel(config: Path, dataplane: Any) -> int:
+    """``--check``: can this kernel run the configured tunnel backend? Root only (probes
+    change and restore kernel state); without root the kernel is not judged."""
+    if os.geteuid() != 0:
+        print("kernel: not probed (needs root)")
+        return 0
+    from .dataplane import probe
+
+    try:
+        report, where = probe.report_for(dataplane.core_interface)
+    except OSError as exc:
+        print(f"kernel: not probed: {exc}")
+        return 0
+    print(f"kernel (probed on {where}):")
+    for line in report.lines():
+        print(f"  {line}")
+    wanted = dataplane.backend
+    if (wanted == "auto" and report.usable) or wanted in report.usable:
+        return 0
+    if wanted == "auto":
+        why = "; ".join(
+            f"{o.backend}: missing {', '.join(probe.FEATURES[k] for k in o.missing)}"
+            for o in report.offers
+        )
+        print(
+            f"pmip6d: {config}: dataplane.backend: no tunnel backend works on this kernel: {why}",
+            file=sys.stderr,
+        )
+    else:
+        offer = next(o for o in report.offers if o.backend == wanted)
+        missing = ", ".join(probe.FEATURES[k] for k in offer.missing)
+        hint = f" (this kernel offers {', '.join(report.usable)})" if report.usable else ""
+        print(
+            f"pmip6d: {config}: dataplane.backend: {wanted!r} cannot run on this kernel: "
+            f"missing {missing}{hint}",
+            file=sys.stderr,
+        )
+    return EXIT_KERNEL
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from .dataplane import probe
+
+    try:
+        report, where = probe.report_for(args.interface, args.netns)
+    except OSError as exc:
+        print(f"pmip6d doctor: cannot ask the kernel: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "probed_on": where,
+                    "forwarding": report.forwarding,
+                    "features": {
+                        key: {"present": why is None, "about": probe.FEATURES[key], "why": why}
+                        for key, why in report.features.items()
+                    },
+                    "backends": {
+                        o.backend: {"available": o.ok, "missing": o.missing} for o in report.offers
+                    },
+                    "auto": report.usable[0] if report.usable else None,
+                },
+                indent=2,
+            )
+        )
+    else:
+        note = "" if os.geteuid() == 0 else " (not root: the kernel refuses most probes)"
+        print(f"kernel {os.uname().release}, probed on {where}{note}")
+        for line in report.lines():
+            print(line)
+    return 0 if report.usable else EXIT_KERNEL
 
 
 # --------------------------------------------------------------------------- pmipctl

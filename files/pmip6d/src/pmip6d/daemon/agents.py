@@ -33,6 +33,7 @@ from ..wire.prefix import Prefix
 from .control import ControlServer
 from .effects import LmaEffects, MagEffects
 from .mhsocket import MobilityHeaderSocket
+from .sdnotify import notify
 from .shell import AgentShell
 from .timeline import Timeline
 
@@ -232,7 +233,7 @@ class Agent:
         counters = dict(self.machine.counters)
         dataplane = getattr(self.effects, "dataplane", None)
         if dataplane is not None:
-            counters.update({f"dataplane.{k}": v for k, v in dataplane.counters.items()})
+            counters.update({f"dataplane.{k}": v for k, v in dataplane.all_counters().items()})
         for source in self.sources:
             counters.update({f"trigger.{source.name}.{k}": v for k, v in source.counters.items()})
         return dict(sorted(counters.items()))
@@ -427,8 +428,10 @@ class Agent:
                 self.machine.address,
                 self.control_socket,
             )
+            notify("READY=1")
             await stop.wait()
         finally:
+            notify("STOPPING=1")
             log.info("%s stopping", self.role.upper())
             self._save_state()
             freezer.stop()
