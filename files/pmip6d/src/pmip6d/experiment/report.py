@@ -541,7 +541,8 @@ def _settings_md(out: Path, rows: list[dict]) -> list[str]:
         tb = meta.get("testbed", {})
         lines.append(
             f"* testbed: {tb.get('kind', '?')} on {tb.get('host', '?')} "
-            f"(kernel {tb.get('kernel', '?')}), roaming: {tb.get('roam', '?')}"
+            f"(kernel {tb.get('kernel', '?')}, tunnel backend {tb.get('tunnel_backend', '?')}), "
+            f"roaming: {tb.get('roam', '?')}"
         )
     if settings:
         lines.append(

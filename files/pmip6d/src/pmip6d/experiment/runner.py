@@ -625,6 +625,10 @@ def testbed_meta(lab: Lab, scenario: int, s: Settings, linger: float | None) -> 
             "shared_addresses": scenario != 1,
             "tunnels": tunnels,
             "tunnel_linger_s": linger,
+            # what the LMA's data plane chose (backend auto: the first the kernel offers)
+            "tunnel_backend": (lab.call(lab.lma.name, "status").get("dataplane") or {}).get(
+                "backend"
+            ),
             "roam": s.roam,
             "cn_gso_max_segs": 1,
             "host": platform.node(),
