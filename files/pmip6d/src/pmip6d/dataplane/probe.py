@@ -275,8 +275,6 @@ def report(kernel: Kernel, ifindex: int) -> Report:
     return Report(dict(prober.results), offers, kernel.forwarding())
 
 
-
-
 def report_for(interface: str | None = None, netns: str | None = None) -> tuple[Report, str]:
     """Probe the kernel of this (or the named) namespace; returns the report and where.
 
