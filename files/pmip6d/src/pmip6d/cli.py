@@ -93,7 +93,8 @@ def pmip6d_main(argv: list[str] | None = None) -> int:
         logging.getLogger("pmip6d").error("%s", exc)
         return EXIT_CONFIG
     except UnsupportedKernel as exc:
-        logging.getLogger("pmip6d").error("cannot run on this kernel: %s", exc)
+        # the message says "... cannot run on this kernel: <what is missing>" itself
+        logging.getLogger("pmip6d").error("%s", exc)
         return EXIT_KERNEL
     except (OSError, DataplaneError) as exc:
         logging.getLogger("pmip6d").error("cannot run: %s", exc)

@@ -130,5 +130,5 @@ def test_the_agent_runs_a_backend_the_kernel_offers_and_refuses_the_others(ns, t
         assert done.returncode == 78, done.stderr
         errors = [line for line in done.stderr.splitlines() if " ERROR " in line]
         assert len(errors) == 1, done.stderr
-        assert f"cannot run on this kernel: tunnel backend {choice!r} cannot run" in errors[0]
+        assert f"ERROR tunnel backend {choice!r} cannot run on this kernel: no " in errors[0]
     assert nothing_left(ns)
