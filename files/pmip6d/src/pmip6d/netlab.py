@@ -89,7 +89,9 @@ class Agent:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
         )
-        wait_for(self._ready, timeout=20, what=f"{role} in {ns.name} to answer on {socket}")
+        # Generous: under emulation (the stock-kernel stage, QEMU without KVM) an agent
+        # takes ~10 s to start; a healthy one answers long before, a dead one is seen at once.
+        wait_for(self._ready, timeout=60, what=f"{role} in {ns.name} to answer on {socket}")
 
     def _ready(self) -> bool:
         if self.proc.poll() is not None:

@@ -45,6 +45,8 @@ from pmip6d.dataplane import (
     make_backend,
     probe,
 )
+from pmip6d.wire.codec import encode
+from pmip6d.wire.messages import ProxyBindingUpdate
 from pmip6d.wire.prefix import Prefix
 
 pytestmark = pytest.mark.netns
@@ -420,7 +422,8 @@ def test_signaling_to_the_tunnel_endpoint_still_reaches_the_agent(lab, backend):
     rx = ns_socket(lab.ns("lma"), socket.SOCK_RAW, 135)
     tx = ns_socket(lab.ns("mag1"), socket.SOCK_RAW, 135)
     try:
-        payload = bytes([59, 0, 5, 0, 0, 0]) + b"pmip6d"  # shape only; nobody parses it
+        # A well-formed PBU: a kernel with MIP6 (Debian's) drops malformed MH itself.
+        payload = encode(ProxyBindingUpdate(7, 150, mn_id=b"mn@lab"))
         tx.sendto(payload, (LMAA, 0))
         assert select.select([rx], [], [], 2.0)[0], "the MH packet did not arrive"
         got = rx.recv(100)
@@ -483,10 +486,12 @@ def test_two_mns_behind_one_mag_talk_via_the_lma(lab, backend):
 
 def tunnel_peers(lab: Lab, role: str) -> set[str]:
     """The peer addresses of the tunnels ``role`` has in its kernel, whatever the backend."""
-    text = lab.ip(role, "-6", "nexthop") + lab.ip(role, "-d", "link", "show")
-    peers = set(re.findall(r"segs 1 \[ (\S+) \]", text))  # seg6
-    peers |= set(re.findall(r"bpf xmit pmip6d-encap-(\S+)", text))  # ebpf
-    peers |= set(re.findall(r"ip6tnl ip6ip6 remote (\S+)", text))  # ip6tnl
+    nexthops = lab.ip(role, "-6", "nexthop")
+    peers = set(re.findall(r"segs 1 \[ (\S+) \]", nexthops))  # seg6
+    peers |= set(re.findall(r"bpf xmit pmip6d-encap-(\S+)", nexthops))  # ebpf
+    for link in json.loads(lab.ip(role, "-d", "-j", "link", "show", "type", "ip6tnl") or "[]"):
+        if link.get("ifname", "").startswith(OWN.ifname_prefix):  # not the fallback ip6tnl0
+            peers.add(link["linkinfo"]["info_data"]["remote"])
     return peers
 
 

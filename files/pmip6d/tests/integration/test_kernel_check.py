@@ -16,8 +16,9 @@ import pytest
 import yaml
 from conftest import kernel_report
 
+from pmip6d.cli import ControlClient
 from pmip6d.dataplane import Channel, Kernel, Ownership, probe
-from pmip6d.netlab import NetLab
+from pmip6d.netlab import NetLab, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -65,6 +66,17 @@ def lma_config(tmp_path: Path, backend: str) -> Path:
     }
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def answers(socket: Path) -> bool:
+    try:
+        client = ControlClient(socket)
+    except OSError:
+        return False
+    try:
+        return client.call("ping") == "pong"
+    finally:
+        client.close()
 
 
 def nothing_left(ns) -> bool:
@@ -119,11 +131,12 @@ def test_the_agent_runs_a_backend_the_kernel_offers_and_refuses_the_others(ns, t
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
-            with pytest.raises(subprocess.TimeoutExpired):
-                proc.wait(timeout=3)  # still running: it started
+            wait_for(lambda: answers(tmp_path / "lma.sock") or proc.poll() is not None,
+                     timeout=60, what="the agent's control socket")  # fmt: skip
+            assert proc.poll() is None, proc.stderr.read()
         finally:
             proc.terminate()
-            proc.wait(timeout=15)
+            proc.wait(timeout=30)
         assert proc.returncode == 0, proc.stderr.read()
     else:
         done = run(ns, "lma", "-c", str(lma_config(tmp_path, choice)))

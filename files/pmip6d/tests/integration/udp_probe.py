@@ -4,15 +4,19 @@
     python udp_probe.py probe ADDRESS PORT INTERVAL DURATION OUT.json
 
 The prober sends numbered datagrams every INTERVAL seconds for DURATION
-seconds and records, per sequence number, when it was sent and when (if
-ever) its echo came back; that shows a flow's continuity across a handover
-in both directions at once.
+seconds (or until SIGTERM) and records, per sequence number, when it was sent
+and when (if ever) its echo came back; that shows a flow's continuity across
+a handover in both directions at once. Times are relative to ``start``, which
+is recorded as well (CLOCK_MONOTONIC, the same in every process), and the file
+OUT.json.started appears once the first datagram is on its way — so a test on
+a slow machine can wait for the flow before it moves the MN.
 """
 
 from __future__ import annotations
 
 import json
 import select
+import signal
 import socket
 import struct
 import sys
@@ -33,15 +37,19 @@ def probe(address: str, port: int, interval: float, duration: float, out: str) -
     sent: dict[int, float] = {}
     echoed: dict[int, float] = {}
     errors = 0
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_unused: stop.append(True))
     start = time.monotonic()
     seq = 0
     next_send = start
-    while time.monotonic() - start < duration:
+    while time.monotonic() - start < duration and not stop:
         now = time.monotonic()
         if now >= next_send:
             try:
                 sock.sendto(struct.pack("!I", seq), (address, port))
                 sent[seq] = now - start
+                if seq == 0:
+                    open(out + ".started", "w").close()
             except OSError:
                 errors += 1  # no route or address not usable yet: a gap, not a crash
             seq += 1
@@ -58,7 +66,16 @@ def probe(address: str, port: int, interval: float, duration: float, out: str) -
                 if len(data) == 4:
                     echoed[struct.unpack("!I", data)[0]] = time.monotonic() - start
     with open(out, "w") as f:
-        json.dump({"sent": sent, "echoed": echoed, "errors": errors, "interval": interval}, f)
+        json.dump(
+            {
+                "start": start,
+                "sent": sent,
+                "echoed": echoed,
+                "errors": errors,
+                "interval": interval,
+            },
+            f,
+        )
 
 
 if __name__ == "__main__":
