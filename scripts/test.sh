@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The test command (README): lint, unit tests, namespace end-to-end tests, the
-# Ansible collection's sanity and unit tests, the emulated lab (podman) and molecule.
+# The test command (README): lint, unit tests, namespace end-to-end tests on this
+# kernel and under Debian 12's stock kernel (QEMU), the Ansible collection's sanity
+# and unit tests, the emulated lab (podman) and molecule.
 # Root on Debian 12. Extra arguments go to the agent's pytest, e.g. scripts/test.sh -k codec
-# PMIPV6_TEST_ONLY=agent|collection|lab|molecule|experiment runs one stage.
+# PMIPV6_TEST_ONLY=lint|agent|stock-kernel|collection|lab|experiment|molecule runs one stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # Absolute: some stages run pytest from files/pmip6d.
 venv=$PWD/.venv/bin
+# What runs pytest: the venv's, or the same wrapped in the stock-kernel VM.
+pytest_runner=("$venv"/pytest)
 
 mkdir -p artifacts
 only=${PMIPV6_TEST_ONLY:-}
@@ -21,7 +24,7 @@ run_pytest() {
     local report=$1
     shift
     set +e
-    "$venv"/pytest -p no:cacheprovider -ra --timeout=1800 --junitxml="$report" "$@"
+    "${pytest_runner[@]}" -p no:cacheprovider -ra --timeout=1800 --junitxml="$report" "$@"
     local rc=$?
     set -e
     if [ "$rc" -eq 5 ]; then
@@ -50,6 +53,21 @@ fi
 if stage agent; then
     note "pmip6d: unit and namespace tests"
     (cd files/pmip6d && run_pytest ../../artifacts/pytest-agent.xml "$@")
+fi
+
+# Debian 12's own kernel (ip6_tunnel, seg6, lwt BPF as modules), booted under QEMU
+# with this machine's root file system (scripts/stock-kernel.sh): the data-plane
+# tests for all three tunnel backends, named so that a missing one fails, and the
+# end-to-end handover with ip6tnl, the backend 'auto' picks on such hosts. The
+# junit reports come back through the artifacts share, so skips fail here too.
+if stage stock-kernel; then
+    note "pmip6d under Debian 12's stock kernel (QEMU): data plane per backend, e2e handover with ip6tnl"
+    vm=(bash "$PWD/scripts/stock-kernel.sh" --timeout 2400)
+    (cd files/pmip6d &&
+        pytest_runner=("${vm[@]}" -e "PMIP6D_TEST_BACKENDS=ip6tnl,seg6,ebpf" -- "$venv"/pytest) &&
+        run_pytest ../../artifacts/pytest-stock-kernel-dataplane.xml tests/integration/test_dataplane_netns.py &&
+        pytest_runner=("${vm[@]}" -e PMIP6D_TEST_BACKENDS=ip6tnl -- "$venv"/pytest) &&
+        run_pytest ../../artifacts/pytest-stock-kernel-e2e.xml tests/integration/test_e2e_handover.py)
 fi
 
 if stage collection; then
