@@ -10,10 +10,11 @@ For every size N given with ``--routes``, in a network namespace of its own
 
 1. BASELINE ``pyroute2``: ``IPRoute(netns=…).route("replace", dst=HNP/64, oif=core0,
    proto=213)`` once per prefix, synchronously — the straightforward way. pyroute2
-   cannot express ``nhid`` or seg6 ``encap.red``, so the baseline installs a plain
-   device route (cheaper for the kernel than ours). Skipped above
-   ``--pyroute2-max`` routes (default 10000) because it takes minutes.
-2. ``LmaDataplane`` (seg6 backend, nexthop object per MAG): ``RouteToMag`` for N
+   cannot express ``nhid``, so the baseline installs a plain device route
+   (cheaper for the kernel than ours). Skipped above ``--pyroute2-max`` routes
+   (default 10000) because it takes minutes.
+2. ``LmaDataplane`` (``--backend``, default ``auto``: ip6tnl, seg6 or ebpf,
+   whichever the kernel offers first; a nexthop object per MAG): ``RouteToMag`` for N
    bindings to MAG1 → ``flush()`` (register), the same N to MAG2 with
    ``previous=MAG1`` → ``flush()`` (handover: N ``route replace … nhid``), then
    ``Unroute`` all → ``flush()`` (deregister); with ``NLM_F_ACK`` per route and,
@@ -101,9 +102,11 @@ def bench_pyroute2(ns: str, hnps: list[Prefix]) -> dict:
     return {"path": "pyroute2 route('replace') per prefix", "n": len(hnps), "seconds": seconds}
 
 
-def bench_batched(ns: str, hnps: list[Prefix], acks: bool, batch_bytes: int) -> list[dict]:
+def bench_batched(
+    ns: str, hnps: list[Prefix], acks: bool, batch_bytes: int, backend: str
+) -> list[dict]:
     dp = LmaDataplane(
-        "seg6",
+        backend,
         LMA,
         "core0",
         netns=ns,
@@ -135,7 +138,8 @@ def bench_batched(ns: str, hnps: list[Prefix], acks: bool, batch_bytes: int) -> 
                 )
             rows.append(
                 {
-                    "path": f"LmaDataplane flush, {'ack per route' if acks else 'errors only'}",
+                    "path": f"LmaDataplane ({dp.backend.name}), "
+                    f"{'ack per route' if acks else 'errors only'}",
                     "phase": name,
                     "n": len(hnps),
                     "seconds": stats.seconds,
@@ -153,6 +157,7 @@ def main() -> None:
     parser.add_argument("--routes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--pyroute2-max", type=int, default=10_000)
     parser.add_argument("--batch-bytes", type=int, default=64 * 1024)
+    parser.add_argument("--backend", default="auto", help="auto, ip6tnl, seg6 or ebpf")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -165,7 +170,7 @@ def main() -> None:
             if n <= args.pyroute2_max:
                 results.append(bench_pyroute2(ns, hnps))
             for acks in (True, False):
-                results.extend(bench_batched(ns, hnps, acks, args.batch_bytes))
+                results.extend(bench_batched(ns, hnps, acks, args.batch_bytes, args.backend))
     print(
         f"{'path':45} {'phase':11} {'routes':>8} {'seconds':>8} {'routes/s':>10} {'actions/s':>10}"
     )
