@@ -6,6 +6,8 @@ import struct
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pmip6d.dataplane import ebpf_programs
 from pmip6d.dataplane.ebpf_asm import FP, R0, R1, R2, R3, R6, AsmError, Program
@@ -105,3 +107,9 @@ def test_the_tunnel_programs_assemble_and_end_every_path_with_exit():
         ebpf_programs.encap_program(local[:4], peer, stats_fd=3)
     with pytest.raises(ValueError, match="hop limit"):
         ebpf_programs.encap_program(local, peer, stats_fd=3, hop_limit=0)
+
+
+@given(local=st.binary(min_size=16, max_size=16), peer=st.binary(min_size=16, max_size=16))
+def test_the_encap_template_patched_for_a_peer_is_the_program_assembled_for_it(local, peer):
+    template = ebpf_programs.EncapTemplate(local, stats_fd=5)
+    assert template.render(peer) == ebpf_programs.encap_program(local, peer, 5).assemble()

@@ -43,8 +43,8 @@ from .ebpf_programs import (
     PEER_KEY_SIZE,
     PEER_VALUE_SIZE,
     STATS,
+    EncapTemplate,
     decap_program,
-    encap_program,
 )
 from .kernel import DataplaneError, Kernel
 from .peers import Peer
@@ -59,6 +59,7 @@ class EbpfBackend(TunnelBackend):
         self.hop_limit = hop_limit
         self.stats_fd: int | None = None
         self.peers_fd: int | None = None
+        self._encap: EncapTemplate | None = None
         self._cpus = ebpf_sys.possible_cpus()
 
     def prepare(self, kernel: Kernel, local: str, core_index: int) -> None:
@@ -82,6 +83,7 @@ class EbpfBackend(TunnelBackend):
         except ebpf_sys.BpfError as exc:
             self._close_maps()
             raise DataplaneError(f"ebpf backend: {exc}") from None
+        self._encap = EncapTemplate(rtnl.packed(local), self.stats_fd, self.hop_limit)
         try:
             created = kernel.add_clsact(core_index)
             kernel.add_bpf_filter(core_index, prog, own.filter_name(created), own.filter_priority)
@@ -89,15 +91,13 @@ class EbpfBackend(TunnelBackend):
             ebpf_sys.close(prog)  # the filter holds its own reference
 
     def add_peer(self, kernel: Kernel, peer: Peer, local: str, core_index: int) -> int:
-        if self.peers_fd is None or self.stats_fd is None:
+        if self.peers_fd is None or self._encap is None:
             raise DataplaneError("ebpf backend: prepare() first")
         key = rtnl.packed(peer.address)
         nh_id = kernel.own.nh_id(peer.slot)
         try:
             prog = ebpf_sys.prog_load(
-                ebpf_sys.PROG_TYPE_LWT_XMIT,
-                encap_program(rtnl.packed(local), key, self.stats_fd, self.hop_limit).assemble(),
-                "pmip6d_encap",
+                ebpf_sys.PROG_TYPE_LWT_XMIT, self._encap.render(key), "pmip6d_encap"
             )
         except ebpf_sys.BpfError as exc:
             raise DataplaneError(f"ebpf backend: {exc}") from None
@@ -124,6 +124,7 @@ class EbpfBackend(TunnelBackend):
         for fd in (self.stats_fd, self.peers_fd):
             ebpf_sys.close(fd)
         self.stats_fd = self.peers_fd = None
+        self._encap = None
 
     # ------------------------------------------------------------------ observation
 

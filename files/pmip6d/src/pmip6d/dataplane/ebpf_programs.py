@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import itertools
 import socket
+import struct
 import sys
 
 from .ebpf_asm import FP, R0, R1, R2, R3, R4, R5, R6, Program
@@ -96,6 +97,11 @@ def _count(p: Program, stats_fd: int, name: str) -> None:
 
 def encap_program(local: bytes, peer: bytes, stats_fd: int, hop_limit: int = 64) -> Program:
     """``lwt_xmit``: wrap the packet in an outer IPv6 header ``local → peer``, next header 41."""
+    return _encap(local, peer, stats_fd, hop_limit)[0]
+
+
+def _encap(local: bytes, peer: bytes, stats_fd: int, hop_limit: int) -> tuple[Program, int]:
+    """The program, and the index of the first of the four stores of the peer's address."""
     if len(local) != 16 or len(peer) != 16:
         raise ValueError("addresses are 16 bytes")
     if not 1 <= hop_limit <= 255:
@@ -116,7 +122,9 @@ def encap_program(local: bytes, peer: bytes, stats_fd: int, hop_limit: int = 64)
     p.to_be(R2, 16).stx(2, FP, _HDR + 4, R2)
     p.st_imm(1, FP, _HDR + 6, IPPROTO_IPV6)
     p.st_imm(1, FP, _HDR + 7, hop_limit)
-    p.store_bytes(FP, _HDR + 8, local + peer)
+    p.store_bytes(FP, _HDR + 8, local)
+    peer_at = len(p)
+    p.store_bytes(FP, _HDR + 24, peer)  # four 4-byte stores: EncapTemplate patches them
     p.mov(R1, R6).mov_imm(R2, BPF_LWT_ENCAP_IP).mov(R3, FP).add_imm(R3, _HDR)
     p.mov_imm(R4, IPV6_HEADER)
     p.call(LWT_PUSH_ENCAP)
@@ -126,7 +134,28 @@ def encap_program(local: bytes, peer: bytes, stats_fd: int, hop_limit: int = 64)
     p.label("error")
     _count(p, stats_fd, "encap_errors")
     p.ret(BPF_DROP)
-    return p
+    return p, peer_at
+
+
+class EncapTemplate:
+    """The encapsulation program of one data plane, assembled once; per peer only the
+    four immediates of the peer's address differ. Building a dynamic tunnel during a
+    handover then costs a byte patch instead of an assembly (about 0.3 ms in Python)."""
+
+    def __init__(self, local: bytes, stats_fd: int, hop_limit: int = 64) -> None:
+        program, peer_at = _encap(local, bytes(16), stats_fd, hop_limit)
+        self.code = program.assemble()
+        # the imm field is the last 4 bytes of each 8-byte instruction
+        self.offsets = [(peer_at + i) * 8 + 4 for i in range(4)]
+
+    def render(self, peer: bytes) -> bytes:
+        if len(peer) != 16:
+            raise ValueError("addresses are 16 bytes")
+        code = bytearray(self.code)
+        for i, offset in enumerate(self.offsets):
+            (word,) = struct.unpack_from("=i", peer, 4 * i)  # the bytes, as the store writes them
+            struct.pack_into("=i", code, offset, word)
+        return bytes(code)
 
 
 def _u64(raw: bytes) -> int:
