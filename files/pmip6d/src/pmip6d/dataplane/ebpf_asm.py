@@ -31,37 +31,11 @@ SIZES = {4: W, 2: H, 1: B, 8: DW}
 IMM, MEM, ATOMIC = 0x00, 0x60, 0xC0
 # sources
 K, X = 0x00, 0x08
-# ALU operations
-ADD, SUB, MUL, DIV, OR, AND, LSH, RSH, NEG, MOD, XOR, MOV, ARSH, END = (
-    0x00,
-    0x10,
-    0x20,
-    0x30,
-    0x40,
-    0x50,
-    0x60,
-    0x70,
-    0x80,
-    0x90,
-    0xA0,
-    0xB0,
-    0xC0,
-    0xD0,
-)
+# ALU operations (the high nibble of the opcode)
+ADD, SUB, MUL, DIV, OR, AND, LSH, RSH, NEG, MOD, XOR, MOV, ARSH, END = range(0x00, 0xE0, 0x10)
 TO_LE, TO_BE = 0x00, 0x08
-# jumps
-JA, JEQ, JGT, JGE, JSET, JNE, JSGT, JSGE, CALL, EXIT = (
-    0x00,
-    0x10,
-    0x20,
-    0x30,
-    0x40,
-    0x50,
-    0x60,
-    0x70,
-    0x80,
-    0x90,
-)
+# jumps (the same nibble, class JMP/JMP32)
+JA, JEQ, JGT, JGE, JSET, JNE, JSGT, JSGE, CALL, EXIT = range(0x00, 0xA0, 0x10)
 JLT, JLE, JSLT, JSLE = 0xA0, 0xB0, 0xC0, 0xD0
 JUMPS = {"==": JEQ, "!=": JNE, ">": JGT, ">=": JGE, "<": JLT, "<=": JLE, "&": JSET}
 
