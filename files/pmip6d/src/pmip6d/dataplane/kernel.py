@@ -307,9 +307,6 @@ class Kernel:
     def qdiscs(self) -> list[tc.QdiscInfo]:
         return [tc.parse_qdisc(b) for h, b in self.ch.dump(tc.qdisc_dump_request())]
 
-    def has_clsact(self, ifindex: int) -> bool:
-        return any(q.ifindex == ifindex and q.kind == "clsact" for q in self.qdiscs())
-
     def add_clsact(self, ifindex: int) -> bool:
         """Give ``ifindex`` a clsact qdisc; False if it had one already (someone else's)."""
         try:

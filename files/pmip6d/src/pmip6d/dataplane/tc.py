@@ -37,7 +37,6 @@ TCA_OPTIONS = 2
 TCA_BPF_FD = 6
 TCA_BPF_NAME = 7
 TCA_BPF_FLAGS = 8
-TCA_BPF_ID = 11
 TCA_BPF_FLAG_ACT_DIRECT = 1
 
 TC_H_CLSACT = 0xFFFFFFF1
@@ -47,7 +46,6 @@ TC_H_MIN_EGRESS = 0xFFF3
 INGRESS = (TC_H_CLSACT & 0xFFFF0000) | TC_H_MIN_INGRESS
 EGRESS = (TC_H_CLSACT & 0xFFFF0000) | TC_H_MIN_EGRESS
 
-ETH_P_ALL = 0x0003
 ETH_P_IPV6 = 0x86DD
 
 _TCMSG = struct.Struct("=BxxxiIII")
@@ -135,20 +133,15 @@ class FilterInfo:
     kind: str
     name: str | None
     """cls_bpf: the name given at attach time (how we recognize ours after a crash)."""
-    prog_id: int | None
 
 
 def parse_filter(body: bytes | memoryview) -> FilterInfo:
     _family, ifindex, handle, parent, info = _TCMSG.unpack_from(body, 0)
     attrs = parse_attrs(body, _TCMSG.size)
     kind = attrs.get(TCA_KIND, b"").rstrip(b"\0").decode()
-    name = prog_id = None
+    name = None
     if kind == "bpf" and TCA_OPTIONS in attrs:
         options = parse_attrs(attrs[TCA_OPTIONS])
         if TCA_BPF_NAME in options:
             name = options[TCA_BPF_NAME].rstrip(b"\0").decode(errors="replace")
-        if TCA_BPF_ID in options:
-            (prog_id,) = struct.unpack("=I", options[TCA_BPF_ID])
-    return FilterInfo(
-        ifindex, parent, info >> 16, socket.ntohs(info & 0xFFFF), handle, kind, name, prog_id
-    )
+    return FilterInfo(ifindex, parent, info >> 16, socket.ntohs(info & 0xFFFF), handle, kind, name)
