@@ -12,7 +12,8 @@ import pytest
 
 from pmip6d.experiment import analysis, layout, report
 from pmip6d.experiment.analysis import PHASES
-from pmip6d.experiment.runner import Settings, run_namespace_experiment
+from pmip6d.experiment.namespace_run import run_namespace_experiment
+from pmip6d.experiment.settings import Settings
 
 pytestmark = pytest.mark.netns
 

@@ -19,9 +19,11 @@ import yaml
 
 from pmip6d.experiment import layout, podmanlab
 from pmip6d.experiment.__main__ import main
+from pmip6d.experiment.captures import Capture
 from pmip6d.experiment.labs import Host, netns_argv, scenario_mismatch
 from pmip6d.experiment.podmanlab import InventoryError, lab_facts, resolve
-from pmip6d.experiment.runner import Capture, Settings, traffic_plan
+from pmip6d.experiment.settings import Settings
+from pmip6d.experiment.traffic import traffic_plan
 
 REPO = Path(__file__).resolve().parents[4]
 

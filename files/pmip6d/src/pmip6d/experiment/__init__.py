@@ -2,12 +2,15 @@
 
 Three parts that meet only on disk:
 
-* :mod:`.runner` drives a testbed through handovers with live traffic and writes
+* the runner drives a testbed through handovers with live traffic and writes
   runs; the testbed is a :class:`.labs.Lab`: the namespace one of
   :mod:`pmip6d.nsdomain` (:class:`.labs.NamespaceLab`, one per scenario, built by
-  the runner) or a deployed lab described by an Ansible inventory — the emulated
-  podman lab of ``inventories/emulated`` (:class:`.podmanlab.PodmanLab`, configured
-  per scenario by ``playbooks/experiment.yml``, one run per call);
+  :mod:`.namespace_run`) or a deployed lab described by an Ansible inventory — the
+  emulated podman lab of ``inventories/emulated`` (:class:`.podmanlab.PodmanLab`,
+  configured per scenario by ``playbooks/experiment.yml``, one run per call of
+  :mod:`.lab_run`). Both do each run with :func:`.handover.run_handover`, which
+  uses :mod:`.air` (the APs' radio side), :mod:`.captures` (dumpcap) and
+  :mod:`.traffic` (iperf3), as :mod:`.settings` asks;
 * :mod:`.analysis` (pure) turns one run directory into the paper's metrics;
 * :mod:`.report` writes ``results.csv``/``results.json``, ``report.md`` (our
   Table II beside the paper's, handover latency and TCP stall per scenario)

@@ -45,7 +45,7 @@ def _lab_args(p: argparse.ArgumentParser, dir_arg: bool = True) -> None:
 
 
 def _settings(args: argparse.Namespace, roam: str = "inline"):
-    from .runner import Settings
+    from .settings import Settings
 
     return Settings(
         udp_rate_bps=args.udp_rate,
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         return _main(args)
     except Exception as exc:
         from .podmanlab import InventoryError
-        from .runner import LabMismatch
+        from .settings import LabMismatch
 
         if isinstance(exc, (InventoryError, LabMismatch, FileNotFoundError, ValueError)):
             print(f"pmip6d.experiment: {exc}", file=sys.stderr)
@@ -160,7 +160,7 @@ def _main(args: argparse.Namespace) -> int:
     from . import layout, report
 
     if args.command == "run":
-        from .runner import run_namespace_experiment
+        from .namespace_run import run_namespace_experiment
 
         try:
             run_namespace_experiment(
@@ -191,7 +191,7 @@ def _main(args: argparse.Namespace) -> int:
         print(json.dumps(mobile_nodes(args.scenarios, args.runs, args.prefix, base)))
         return 0
     elif args.command == "plan":
-        from .runner import write_settings
+        from .settings import write_settings
 
         args.dir.mkdir(parents=True, exist_ok=True)
         write_settings(
@@ -208,7 +208,7 @@ def _main(args: argparse.Namespace) -> int:
         print(json.dumps({"pending": pending, "total": sum(map(len, pending.values()))}))
         return 0
     elif args.command == "prepare":
-        from .runner import prepare_lab_scenario
+        from .lab_run import prepare_lab_scenario
 
         result = prepare_lab_scenario(
             args.dir,
@@ -222,7 +222,7 @@ def _main(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     elif args.command == "run-one":
-        from .runner import run_lab_one
+        from .lab_run import run_lab_one
 
         try:
             result = run_lab_one(
@@ -235,7 +235,7 @@ def _main(args: argparse.Namespace) -> int:
                 args.linger,
             )
         except (RuntimeError, TimeoutError, OSError) as exc:
-            from .runner import LabMismatch
+            from .settings import LabMismatch
 
             if isinstance(exc, LabMismatch):
                 raise

@@ -18,7 +18,7 @@ Two labs implement it:
 
 Mobile nodes (:class:`Station`) are network namespaces whose ``wlan0`` is a veth; its
 other end (the *radio port*) sits in the radio medium namespace, plugged into one AP's
-bridge at a time (:class:`pmip6d.experiment.runner.Air` moves it).
+bridge at a time (:class:`pmip6d.experiment.air.Air` moves it).
 """
 
 from __future__ import annotations

@@ -1,0 +1,55 @@
+"""What an experiment is asked: the traffic and timing :class:`Settings`, and the
+``settings.json`` beside the runs that records them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+Progress = Callable[[str], None]
+"""Where the runners report progress, one line at a time."""
+
+
+@dataclass
+class Settings:
+    udp_rate_bps: int = 1_000_000
+    udp_length: int = 125
+    """iperf3 UDP payload octets: 125 at 1 Mbit/s is one datagram per millisecond."""
+    tcp_rate_bps: int = 20_000_000
+    """Pacing rate of the TCP sender (``iperf3 --fq-rate``), about an 802.11g link's."""
+    before_s: float = 1.0
+    """Traffic before the move."""
+    udp_after_s: float = 1.5
+    tcp_after_s: float = 3.0
+    """Observation after the move: the cap on what a stall can be measured as."""
+    grace_s: float = 0.5
+    """How long iperf3 may take past its end before it is interrupted."""
+    snaplen: int = 256
+    port: int = 5201
+    """The iperf3 server's port; in a run of kind both the UDP one, TCP's is the next."""
+    roam: str = "inline"
+    settle_s: float = 0.3
+    """Pause between runs (lets periodic RAs and timers of the previous run pass)."""
+
+
+class LabMismatch(RuntimeError):
+    """The lab is not configured the way the scenario needs (nothing was measured)."""
+
+
+def write_settings(out: Path, runs: int, scenarios, kinds, s: Settings, **extra: Any) -> None:
+    (out / "settings.json").write_text(
+        json.dumps(
+            {
+                "runs": runs,
+                "scenarios": list(scenarios),
+                "kinds": list(kinds),
+                **asdict(s),
+                **extra,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
