@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pmipv6_test_helpers import assert_table_ii_is
 
-from pmip6d.experiment import report
+from pmip6d.experiment import layout
 from pmip6d.experiment.analysis import PHASES
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
@@ -65,6 +65,6 @@ def test_csv_and_json_hold_the_same_runs(runs):
 
 def test_the_report_shows_every_figure():
     text = (RESULTS / "report.md").read_text()
-    for name in report.FIGURES.values():
+    for name in layout.FIGURES.values():
         assert (RESULTS / name).stat().st_size > 10_000, name
         assert f"]({name})" in text

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pmipv6_test_helpers import assert_table_ii_is, playbook, recap
 
-from pmip6d.experiment import analysis, layout, report
+from pmip6d.experiment import analysis, layout
 from pmip6d.experiment.analysis import PHASES
 
 pytestmark = pytest.mark.podman
@@ -118,7 +118,7 @@ def test_results_json_is_what_the_captures_say(experiment):
     assert rows["s2/run-01-both"]["tcp_recovered"] is True
     assert rows["s3/run-01-both"]["tcp_recovered"] is True
     figures = {p.name for p in out.glob("*.png")}
-    assert figures == set(report.FIGURES.values())
+    assert figures == set(layout.FIGURES.values())
 
 
 def test_a_second_call_resumes(experiment):

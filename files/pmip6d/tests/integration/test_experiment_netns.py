@@ -119,7 +119,7 @@ def test_report_table_ii_matches_the_captures(experiment):
                 assert table["runs"][(ref.run, ref.kind)][phase] == pytest.approx(
                     row[phase], abs=5e-4
                 )
-    assert {p.name for p in files[1:]} == set(report.FIGURES.values())
+    assert {p.name for p in files[1:]} == set(layout.FIGURES.values())
     for path in files[1:]:
         assert path.read_bytes()[:4] == b"\x89PNG"
 

@@ -140,7 +140,7 @@ def test_report_of_both_runs(tree):
     assert "| 2 | 2 | 2 | 211.0 | 211.0 | 211.0 | 0 |" in text
     assert "scenario 2 both 2" in text and "kind *both*" in text
     assert "| s1/run-01-both | mn5 | 0 |" in text
-    assert {p.name for p in files[1:]} == set(report.FIGURES.values())
+    assert {p.name for p in files[1:]} == set(layout.FIGURES.values())
 
 
 def test_summary_text(tree):

@@ -152,7 +152,7 @@ def test_report_has_the_papers_numbers_and_the_summaries(tree):
 def test_figures_are_png_files(tree):
     root, _unused, files = tree
     names = {p.name for p in files[1:]}
-    assert names == set(report.FIGURES.values())
+    assert names == set(layout.FIGURES.values())
     for path in files[1:]:
         data = path.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n", path

@@ -12,9 +12,10 @@ Three parts that meet only on disk:
   uses :mod:`.air` (the APs' radio side), :mod:`.captures` (dumpcap) and
   :mod:`.traffic` (iperf3), as :mod:`.settings` asks;
 * :mod:`.analysis` (pure) turns one run directory into the paper's metrics;
-* :mod:`.report` writes ``results.csv``/``results.json``, ``report.md`` (our
-  Table II beside the paper's, handover latency and TCP stall per scenario)
-  and the figures after the paper's Figs. 5–10.
+* :mod:`.report` writes ``results.csv``/``results.json`` and ``report.md`` (our
+  Table II beside the paper's, handover latency and TCP stall per scenario) with
+  the figures after the paper's Figs. 5–10 that :mod:`.plots` draws; the paper's
+  own figures both compare against are in :mod:`.paper`.
 
 CLI: ``python -m pmip6d.experiment {run,analyze,report,summary} DIR`` for the namespace
 testbed and the results; ``facts``, ``mobile-nodes``, ``plan``, ``prepare`` and

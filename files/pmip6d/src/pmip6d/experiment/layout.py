@@ -22,6 +22,16 @@ IPERF_SERVER = "iperf3-server.json"
 RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
 REPORT = "report.md"
+FIGURES = {
+    "fig5": "fig5-udp-throughput-scenario1.png",
+    "fig6": "fig6-udp-throughput-scenario2.png",
+    "fig7": "fig7-udp-latency-scenarios1-2.png",
+    "fig8": "fig8-tcp-time-sequence-scenario1.png",
+    "fig9": "fig9-tcp-time-sequence-scenario2.png",
+    "fig10": "fig10-udp-latency-scenarios2-3.png",
+    "phases": "table2-phases-scenario2.png",
+}
+"""The report's figures (drawn by :mod:`.plots`), beside it: key → file name."""
 
 KINDS = ("udp", "tcp", "both")
 """What a run's traffic is: a UDP stream, a TCP transfer, or both at once through the same

@@ -12,6 +12,8 @@ from typing import Any
 
 from . import layout
 from .analysis import PHASE_TITLES, PHASES, tcp_series, udp_series
+from .layout import FIGURES
+from .paper import PAPER_TABLE_II, PAPER_UDP
 
 CAPTIONS = {
     "fig5": "Fig. 5 (ours): UDP throughput during handover, scenario 1",
@@ -490,8 +492,6 @@ def table_ii_phases(rows: list[dict], path: Path, paper: dict[str, list[float]])
 
 def draw_all(out: Path, rows: list[dict]) -> dict[str, Path]:
     """Draw every figure the data allows; returns {figure key: path}."""
-    from .report import FIGURES, PAPER_TABLE_II, PAPER_UDP
-
     out = Path(out)
     made: dict[str, Path] = {}
     paper_1 = PAPER_UDP[1].split(" (", maxsplit=1)[0]

@@ -23,42 +23,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import analysis, layout
+from . import analysis, layout, plots
 from .analysis import PHASE_TITLES, PHASES
+from .paper import PAPER_TABLE_II, PAPER_TABLE_II_AVERAGE, PAPER_TCP, PAPER_UDP
 
-# The seed paper's Table II (scenario 2, ten handovers), in ms, copied from its text.
-PAPER_TABLE_II: dict[str, list[float]] = {
-    "l2_to_pbu_ms": [9.2, 4, 3.2, 4.2, 4.2, 5.2, 6.3, 5.2, 5, 3],
-    "pbu_to_pba_ms": [0.7, 4.1, 4.1, 0.7, 0.7, 0.7, 4.1, 4.2, 4.1, 0.8],
-    "pba_to_ra_ms": [4.6, 4.7, 10.4, 4.6, 4.7, 4.8, 10.2, 9.9, 10.9, 4.7],
-    "total_ms": [14.5, 12.8, 17.7, 9.5, 9.6, 10.7, 20.6, 19.3, 20, 8.5],
-}
-PAPER_TABLE_II_AVERAGE = {
-    "l2_to_pbu_ms": 4.95,
-    "pbu_to_pba_ms": 2.42,
-    "pba_to_ra_ms": 6.95,
-    "total_ms": 14.32,
-}
-PAPER_UDP = {
-    1: "in average higher than 40 ms (Fig. 7)",
-    2: "never exceeds 40 ms (Fig. 7)",
-    3: "mainly the same as scenario 2 (Fig. 10)",
-}
-PAPER_TCP = {
-    1: "higher than 100 s (Fig. 8)",
-    2: "around 0.5 s (Fig. 9)",
-    3: "not reported",
-}
 TABLE_II_HEADING = "### Table II (ours): PMIPv6 phases at the new MAG, scenario 2"
-FIGURES = {
-    "fig5": "fig5-udp-throughput-scenario1.png",
-    "fig6": "fig6-udp-throughput-scenario2.png",
-    "fig7": "fig7-udp-latency-scenarios1-2.png",
-    "fig8": "fig8-tcp-time-sequence-scenario1.png",
-    "fig9": "fig9-tcp-time-sequence-scenario2.png",
-    "fig10": "fig10-udp-latency-scenarios2-3.png",
-    "phases": "table2-phases-scenario2.png",
-}
 
 
 # --------------------------------------------------------------------------- statistics
@@ -610,8 +579,6 @@ def write_report(out: Path | str, rows: list[dict] | None = None) -> list[Path]:
     out = Path(out)
     if rows is None:
         rows = load_results(out)
-    from . import plots
-
     figures = plots.draw_all(out, rows)
     lines = [
         "# PMIPv6 handover experiments: the seed paper's Section IV, measured from packets",
