@@ -1,0 +1,1 @@
+"""The LMA load benchmark behind ``bench_lma.py`` (see that file's docstring), by job."""
