@@ -52,12 +52,11 @@ findings made with it: ``docs/performance.md``.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 
 if __name__ == "__main__":
-    try:
-        import pmip6d  # noqa: F401  (a usage error gets one line, not a traceback)
-    except ImportError:
+    if importlib.util.find_spec("pmip6d") is None:  # a usage error: one line, no traceback
         print(
             "bench_lma: cannot import pmip6d; run with the project's venv python, e.g. "
             "/work/main/.venv/bin/python files/pmip6d/bench/bench_lma.py",
