@@ -12,7 +12,7 @@
 # only the missing ones are run, the report is written again. The lab stays up at the end.
 #
 # Usage: scripts/lab.sh [--runs N] [--out DIR] [--fresh] [--teardown] [--keep]
-#        scripts/lab.sh demo [ARGS]   the one-handover namespace demo (python -m pmip6d.labdemo)
+#        scripts/lab.sh demo [ARGS]   the one-handover namespace demo (python -m pmip6d_lab.labdemo)
 #   --runs N     handovers per scenario (default 10)
 #   --out DIR    results (default artifacts/experiment)
 #   --fresh      start the experiment over (removes DIR first)
@@ -24,7 +24,7 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" = demo ]; then
     shift
     bash scripts/setup.sh
-    exec .venv/bin/python -m pmip6d.labdemo "$@"
+    exec .venv/bin/python -m pmip6d_lab.labdemo "$@"
 fi
 
 runs=10
@@ -107,7 +107,7 @@ echo "   $(printf '%-44s %4d s' total $(($(date +%s) - started)))"
 echo
 if [ -f "$out/report.md" ]; then
     echo "== Table II and the scenarios ($out)"
-    .venv/bin/python -m pmip6d.experiment summary "$out" | sed 's/^/   /'
+    .venv/bin/python -m pmip6d_lab.experiment summary "$out" | sed 's/^/   /'
 fi
 echo
 if [ "$teardown" -eq 0 ]; then

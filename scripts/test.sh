@@ -2,12 +2,14 @@
 # The test command (README): lint, unit tests, namespace end-to-end tests on this
 # kernel and under Debian 12's stock kernel (QEMU), the Ansible collection's sanity
 # and unit tests, the emulated lab (podman) and molecule.
-# Root on Debian 12. Extra arguments go to the agent's pytest, e.g. scripts/test.sh -k codec
+# Root on Debian 12. Extra arguments go to the pytest of both Python packages, the agent's
+# (files/pmip6d) and the lab's (files/pmip6d-lab), e.g. scripts/test.sh -x; a -k filter must
+# select tests in both, since a package with nothing to run fails (run_pytest).
 # PMIPV6_TEST_ONLY=lint|agent|stock-kernel|collection|lab|experiment|molecule runs one stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# Absolute: some stages run pytest from files/pmip6d.
+# Absolute: some stages run pytest from files/pmip6d or files/pmip6d-lab.
 venv=$PWD/.venv/bin
 # What runs pytest: the venv's, or the same wrapped in the stock-kernel VM.
 pytest_runner=("$venv"/pytest)
@@ -51,8 +53,10 @@ if stage lint || stage agent || stage collection || [ -z "$only" ]; then
 fi
 
 if stage agent; then
-    note "pmip6d: unit and namespace tests"
+    note "pmip6d (the agent): unit and namespace tests, the wheel's file list"
     (cd files/pmip6d && run_pytest ../../artifacts/pytest-agent.xml "$@")
+    note "pmip6d-lab (test beds, emulated APs, experiment harness): unit and namespace tests"
+    (cd files/pmip6d-lab && run_pytest ../../artifacts/pytest-agent-lab.xml "$@")
 fi
 
 # Debian 12's own kernel (ip6_tunnel, seg6, lwt BPF as modules), booted under QEMU
@@ -65,7 +69,9 @@ if stage stock-kernel; then
     vm=(bash "$PWD/scripts/stock-kernel.sh" --timeout 2400)
     (cd files/pmip6d &&
         pytest_runner=("${vm[@]}" -e "PMIP6D_TEST_BACKENDS=ip6tnl,seg6,ebpf" -- "$venv"/pytest) &&
-        run_pytest ../../artifacts/pytest-stock-kernel-dataplane.xml tests/integration/test_dataplane_netns.py &&
+        run_pytest ../../artifacts/pytest-stock-kernel-dataplane.xml tests/integration/test_dataplane_netns.py)
+    # The end-to-end handover builds the lab's namespace domain: the lab package's test.
+    (cd files/pmip6d-lab &&
         pytest_runner=("${vm[@]}" -e PMIP6D_TEST_BACKENDS=ip6tnl -- "$venv"/pytest) &&
         run_pytest ../../artifacts/pytest-stock-kernel-e2e.xml tests/integration/test_e2e_handover.py)
 fi

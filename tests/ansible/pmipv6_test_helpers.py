@@ -58,8 +58,8 @@ def nearest_rank(values: list[float], q: float) -> float:
 def assert_table_ii_is(report_md: str, rows: list[dict]) -> None:
     """report.md's Table II is exactly the scenario-2 rows of results.json: every cell,
     and the average, p50 and p99 recomputed from them."""
-    from pmip6d.experiment import report
-    from pmip6d.experiment.analysis import PHASES
+    from pmip6d_lab.experiment import report
+    from pmip6d_lab.experiment.analysis import PHASES
 
     table = report.parse_table_ii(report_md)
     s2 = [r for r in rows if r["scenario"] == 2]

@@ -41,6 +41,10 @@ def test_build_install_and_use(tmp_path):
     assert (
         "files/pmip6d/pyproject.toml" in names and "files/pmip6d/src/pmip6d/lma/machine.py" in names
     )
+    # The lab package too (playbooks/experiment.yml and attach.yml run it on the
+    # controller), without its benchmarks.
+    assert "files/pmip6d-lab/src/pmip6d_lab/emulated_ap.py" in names
+    assert not [n for n in names if n.startswith("files/pmip6d-lab/bench")]
     assert not [
         n for n in names if n.startswith((".venv", ".ansible/", "artifacts/")) or "__pycache__" in n
     ]

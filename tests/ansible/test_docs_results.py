@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from pmipv6_test_helpers import assert_table_ii_is
 
-from pmip6d.experiment import layout
-from pmip6d.experiment.analysis import PHASES
+from pmip6d_lab.experiment import layout
+from pmip6d_lab.experiment.analysis import PHASES
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
 

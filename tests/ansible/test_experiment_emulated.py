@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from pmipv6_test_helpers import assert_table_ii_is, playbook, recap
 
-from pmip6d.experiment import analysis, layout
-from pmip6d.experiment.analysis import PHASES
+from pmip6d_lab.experiment import analysis, layout
+from pmip6d_lab.experiment.analysis import PHASES
 
 pytestmark = pytest.mark.podman
 

@@ -212,7 +212,8 @@ def _default_socket() -> Path | None:
     return present[0] if len(present) == 1 else None
 
 
-_LMA_COLUMNS = [
+# The columns of `pmipctl bindings` (key, title), public for other views of the same rows.
+LMA_COLUMNS = [
     ("mn_id", "MN-ID"),
     ("hnps", "HNP"),
     ("proxy_coa", "PROXY-COA"),
@@ -221,7 +222,7 @@ _LMA_COLUMNS = [
     ("lifetime", "LIFETIME"),
     ("handoffs", "HANDOFFS"),
 ]
-_MAG_COLUMNS = [
+MAG_COLUMNS = [
     ("mac", "MAC"),
     ("mn_id", "MN-ID"),
     ("state", "STATE"),
@@ -254,7 +255,7 @@ def _print(data: Any, args: argparse.Namespace) -> None:
         print(json.dumps(data, indent=2, sort_keys=True))
         return
     if args.command in ("bindings", "attach", "detach"):
-        columns = _MAG_COLUMNS if data and "mac" in data[0] else _LMA_COLUMNS
+        columns = MAG_COLUMNS if data and "mac" in data[0] else LMA_COLUMNS
         print(render_table(data, columns) if data else "(no bindings)")
     elif isinstance(data, dict):
         width = max((len(k) for k in data), default=0)

@@ -98,6 +98,11 @@ class _Schema(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Schema = _Schema
+"""The agents' schema base (frozen, unknown keys refused), public for the files of
+other tools that follow the same rules (the lab's emulated APs)."""
+
+
 # --------------------------------------------------------------------------- policy file
 
 

@@ -6,6 +6,11 @@ a kernel with seg6: seg6 and ebpf; Debian's: all three).
 ``PMIP6D_TEST_BACKENDS=ip6tnl`` (comma-separated) names them instead — the
 stock-kernel stage does so, and a named backend the kernel lacks then fails
 its tests rather than quietly disappearing.
+
+The lab's namespace tests (files/pmip6d-lab/tests/integration) need the same
+fixtures; neither test tree is installed and the agent must not import the lab,
+so the lab keeps a byte-identical copy of this file, and a lab unit test
+(test_shared_conftest.py) fails when the two differ.
 """
 
 from __future__ import annotations
@@ -17,7 +22,16 @@ import subprocess
 import pytest
 
 from pmip6d.dataplane import Channel, Kernel, Ownership, probe
-from pmip6d.netlab import require_root
+
+
+def require_root() -> str | None:
+    """None when namespace tests can run here, else the reason they cannot."""
+    if os.geteuid() != 0:
+        return "needs root to create network namespaces"
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, check=False)
+    if listed.returncode != 0:
+        return "iproute2 cannot manage network namespaces here"
+    return None
 
 
 @pytest.fixture(scope="session")
