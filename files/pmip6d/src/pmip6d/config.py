@@ -23,11 +23,14 @@ from pydantic import (
     ValidationError,
 )
 
+from .errors import EXIT_CONFIG, PmipError
 from .wire.prefix import canonical_address
 
 
-class ConfigError(Exception):
+class ConfigError(PmipError):
     """A configuration or policy file that cannot be used; the message says where and why."""
+
+    exit_status = EXIT_CONFIG
 
 
 # --------------------------------------------------------------------------- field types

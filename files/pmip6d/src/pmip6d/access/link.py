@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import mac_text, parse_mac
+from ..errors import PmipError
 
 IN6_ADDR_GEN_MODE_EUI64 = 0
 IN6_ADDR_GEN_MODE_NONE = 1
@@ -47,7 +48,7 @@ IFF_UP = 0x1
 _LINK_LOCAL = ipaddress.IPv6Network("fe80::/10")
 
 
-class LinkError(Exception):
+class LinkError(PmipError):
     """The access interface cannot be inspected or configured; the message says why."""
 
 
