@@ -16,72 +16,29 @@ Inventory model (DEVELOPERS.md): groups ``pmipv6_lma``, ``pmipv6_mag``,
 ``pmipv6_hnp_pool`` on LMAs, ``pmipv6_address`` and ``pmipv6_core_interface``
 on LMAs and MAGs, ``pmipv6_lma`` and ``pmipv6_access_interfaces`` on MAGs,
 ``pmipv6_mag`` on APs.
+
+The rules for single values (MACs, addresses, prefixes, names) and for
+duplicates and overlaps are the agent's own (``pmip6d/rules.py``, vendored as
+``module_utils/pmip_rules.py``): what this filter accepts, the agent loads.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.netlmm.pmipv6.plugins.module_utils import pmip_rules as rules
 
 LMA_GROUP = "pmipv6_lma"
 MAG_GROUP = "pmipv6_mag"
 AP_GROUP = "pmipv6_ap"
-HNP_LENGTH = 64
+HNP_LENGTH = rules.HNP_LENGTH
 """The LMA hands out /64 home network prefixes from its pool (the agent's default)."""
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # config.py Name: policy entry names
-_INTERFACE = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")  # config.py InterfaceName
-_MAC_HEX = re.compile(r"^[0-9a-fA-F]{12}$")
 _UNSET = object()
 
 
 # --------------------------------------------------------------------------- values
-
-
-def _mac(value):
-    """Canonical MAC text, or raise ValueError with the reason."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        raise ValueError(
-            f"{value!r} is not a MAC address: quote MAC addresses, YAML read this one as a number"
-        )
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a MAC address")
-    digits = value.replace(":", "").replace("-", "").replace(".", "")
-    if not _MAC_HEX.match(digits):
-        raise ValueError(f"{value!r} is not a MAC address")
-    if int(digits[:2], 16) & 1:
-        raise ValueError(f"{value} is a multicast MAC address")
-    digits = digits.lower()
-    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
-
-
-def _address(value):
-    """Canonical text of a unicast IPv6 address a MAG or LMA can signal from."""
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not an IPv6 address")
-    try:
-        address = ipaddress.IPv6Address(value.strip())
-    except ValueError:
-        raise ValueError(f"{value!r} is not an IPv6 address") from None
-    if address.is_unspecified or address.is_multicast or address.is_link_local:
-        kind = (
-            "unspecified"
-            if address.is_unspecified
-            else ("multicast" if address.is_multicast else "link-local")
-        )
-        raise ValueError(f"{value} is a {kind} address; a routable unicast address is needed")
-    return address.compressed
-
-
-def _prefix(value):
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not an IPv6 prefix")
-    try:
-        return ipaddress.IPv6Network(value.strip(), strict=True)
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not an IPv6 prefix ({exc})") from None
 
 
 def _hosts(groups, name):
@@ -158,7 +115,7 @@ class _Model:
         self._check_prefix_overlaps()
 
     def _read_node(self, host, kind):
-        if not _NAME.match(host) or len(host) > 64:
+        if not rules.is_name(host):
             self.error(
                 host,
                 "inventory_hostname",
@@ -169,7 +126,7 @@ class _Model:
             self.error(host, "pmipv6_address", f"missing: the {kind}'s IPv6 address is required")
         else:
             try:
-                self.address[host] = _address(address)
+                self.address[host] = rules.routable_address(address)
             except ValueError as exc:
                 self.error(host, "pmipv6_address", str(exc))
         interface = self.get(host, "pmipv6_core_interface")
@@ -177,7 +134,7 @@ class _Model:
             self.error(
                 host, "pmipv6_core_interface", "missing: the interface towards the core is required"
             )
-        elif not isinstance(interface, str) or not _INTERFACE.match(interface):
+        elif not rules.is_interface_name(interface):
             self.error(host, "pmipv6_core_interface", f"{interface!r} is not an interface name")
         tunnels = self.get(host, "pmipv6_tunnels")
         if tunnels is not None and tunnels not in ("static", "dynamic"):
@@ -189,7 +146,7 @@ class _Model:
             return
         self.pool_set.add(host)  # even if invalid: that is its own error
         try:
-            network = _prefix(pool)
+            network = rules.ipv6_prefix(pool)
         except ValueError as exc:
             self.error(host, "pmipv6_hnp_pool", str(exc))
             return
@@ -226,7 +183,7 @@ class _Model:
         else:
             seen = set()
             for i, name in enumerate(interfaces):
-                if not isinstance(name, str) or not _INTERFACE.match(name):
+                if not rules.is_interface_name(name):
                     self.error(
                         host,
                         f"pmipv6_access_interfaces[{i}]",
@@ -248,24 +205,15 @@ class _Model:
             mac = self.get(host, "pmipv6_shared_mac")
             if mac is not None:
                 try:
-                    _mac(mac)
+                    rules.unicast_mac(mac)
                 except ValueError as exc:
                     self.error(host, "pmipv6_shared_mac", str(exc))
             link_local = self.get(host, "pmipv6_shared_link_local")
             if link_local is not None:
                 try:
-                    if not ipaddress.IPv6Address(str(link_local)).is_link_local:
-                        self.error(
-                            host,
-                            "pmipv6_shared_link_local",
-                            f"{link_local} is not a link-local (fe80::/10) address",
-                        )
-                except ValueError:
-                    self.error(
-                        host,
-                        "pmipv6_shared_link_local",
-                        f"{link_local!r} is not an IPv6 address",
-                    )
+                    rules.link_local_address(link_local)
+                except ValueError as exc:
+                    self.error(host, "pmipv6_shared_link_local", str(exc))
 
     def _read_ap(self, host):
         mag = self.get(host, "pmipv6_mag")
@@ -280,24 +228,21 @@ class _Model:
         address = self.get(host, "pmipv6_ap_address")
         if _is_set(address):
             try:
-                ipaddress.ip_address(str(address))
-            except ValueError:
-                self.error(host, "pmipv6_ap_address", f"{address!r} is not an IP address")
+                rules.ip_address(address)
+            except ValueError as exc:
+                self.error(host, "pmipv6_ap_address", str(exc))
 
     def _check_duplicate_addresses(self):
-        owner = {}
+        owner = rules.Unique()
         for host in self.lmas + [m for m in self.mags if m not in self.lmas]:
             address = self.address.get(host)
             if address is None:
                 continue
-            if address in owner:
+            other = owner.claim(address, host)
+            if other is not None:
                 self.error(
-                    host,
-                    "pmipv6_address",
-                    f"{address} is also the pmipv6_address of {owner[address]}",
+                    host, "pmipv6_address", f"{address} is also the pmipv6_address of {other}"
                 )
-            else:
-                owner[address] = host
 
     # ------------------------------------------------------------------ domain-wide variables
 
@@ -327,18 +272,19 @@ class _Model:
         host, domain = self._domain_wide("pmipv6_domain")
         if not _is_set(domain):
             self.error(host, "pmipv6_domain", "missing: the realm of the mobile node identifiers")
-        elif not isinstance(domain, str) or "@" in domain or any(c.isspace() for c in domain):
-            self.error(host, "pmipv6_domain", f"{domain!r} is not a domain name")
         else:
-            self.domain = str(domain)
+            try:
+                self.domain = str(rules.domain_name(domain))
+            except ValueError as exc:
+                self.error(host, "pmipv6_domain", str(exc))
         host, nodes = self._domain_wide("pmipv6_mobile_nodes")
         if nodes is None:
             return
         if not isinstance(nodes, (list, tuple)):
             self.error(host, "pmipv6_mobile_nodes", "must be a list of {name, mac, hnps}")
             return
-        names = {}
-        macs = {}
+        names = rules.Unique()
+        macs = rules.Unique()
         for i, node in enumerate(nodes):
             self._read_mobile_node(host, i, node, names, macs)
 
@@ -357,11 +303,19 @@ class _Model:
         ):
             self.error(host, where + ".name", f"{name!r} is not a mobile node name")
             ok = False
-        elif name in names:
-            self.error(host, where + ".name", f"{name} is also {names[name]}")
-            ok = False
         else:
-            names[name] = where
+            other = names.claim(name, where)
+            mn_id = f"{name}@{self.domain}"
+            if other is not None:
+                self.error(host, where + ".name", f"{name} is also {other}")
+                ok = False
+            elif self.domain is not None and len(mn_id) > rules.MN_ID_MAX_LENGTH:
+                self.error(
+                    host,
+                    where + ".name",
+                    f"{mn_id} is longer than {rules.MN_ID_MAX_LENGTH} characters",
+                )
+                ok = False
         unknown = sorted(set(node) - {"name", "mac", "macs", "hnps", "lma", "enabled", "mags"})
         if unknown:
             self.error(host, where, "unknown keys: {}".format(", ".join(unknown)))
@@ -384,16 +338,16 @@ class _Model:
         canonical_macs = []
         for field, value in raw_macs:
             try:
-                mac = _mac(value)
+                mac = rules.unicast_mac(value)
             except ValueError as exc:
                 self.error(host, field, str(exc))
                 ok = False
                 continue
-            if mac in macs:
-                self.error(host, field, f"{mac} is also {macs[mac]}")
+            other = macs.claim(mac, field)
+            if other is not None:
+                self.error(host, field, f"{mac} is also {other}")
                 ok = False
             else:
-                macs[mac] = field
                 canonical_macs.append(mac)
         hnps = []
         raw_hnps = node.get("hnps")
@@ -404,7 +358,7 @@ class _Model:
             else:
                 for j, text in enumerate(raw_hnps):
                     try:
-                        hnps.append((f"{where}.hnps[{j}]", _prefix(text)))
+                        hnps.append((f"{where}.hnps[{j}]", rules.ipv6_prefix(text)))
                     except ValueError as exc:
                         self.error(host, f"{where}.hnps[{j}]", str(exc))
                         ok = False
@@ -462,14 +416,9 @@ class _Model:
     def _check_prefix_overlaps(self):
         claims = [(host, "pmipv6_hnp_pool", net) for host, net in self.pools.items()]
         claims += self.node_hnps
-        for i, (host, field, net) in enumerate(claims):
-            for other_host, other_field, other in claims[:i]:
-                if net.overlaps(other):
-                    self.error(
-                        host,
-                        field,
-                        f"{net} overlaps {other_field} of {other_host} ({other})",
-                    )
+        found = rules.overlaps([(net, (host, field)) for host, field, net in claims])
+        for net, (host, field), other, (other_host, other_field) in found:
+            self.error(host, field, f"{net} overlaps {other_field} of {other_host} ({other})")
 
     # ------------------------------------------------------------------ the policy
 
@@ -512,10 +461,10 @@ def pmipv6_policy(hostvars, groups):
 def pmipv6_eui64_link_local(mac):
     """``02:4d:41:47:01:01`` → ``fe80::4d:41ff:fe47:101``: the link-local address a
     Linux interface with that MAC takes by itself (RFC 4291 appendix A, EUI-64)."""
-    digits = re.sub(r"[^0-9A-Fa-f]", "", str(mac))
-    if not _MAC_HEX.match(digits):
-        raise AnsibleFilterError(f"pmipv6_eui64_link_local: {mac!r} is not a MAC address")
-    octets = bytearray.fromhex(digits)
+    try:
+        octets = bytearray(rules.parse_mac(rules.mac_address(mac)))
+    except ValueError:
+        raise AnsibleFilterError(f"pmipv6_eui64_link_local: {mac!r} is not a MAC address") from None
     octets[0] ^= 0x02  # the universal/local bit is inverted in the interface identifier
     identifier = bytes(octets[:3]) + b"\xff\xfe" + bytes(octets[3:])
     return str(ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + identifier))

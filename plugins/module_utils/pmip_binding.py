@@ -20,16 +20,15 @@ lifetime_remaining (null unless active), ...``.
 from __future__ import annotations
 
 import ipaddress
-import re
 import time
 
+from ansible_collections.netlmm.pmipv6.plugins.module_utils import pmip_rules as rules
 from ansible_collections.netlmm.pmipv6.plugins.module_utils.pmip_control import (
     ControlClient,
     check_role,
     socket_path,
 )
 
-_MAC_HEX = re.compile(r"^[0-9a-fA-F]{12}$")
 PRESENT_STATES = ("active",)
 """A binding counts as present only when active: registering has no tunnel yet."""
 ABSENT_STATES = ("deregistering",)
@@ -39,29 +38,21 @@ ABSENT_STATES = ("deregistering",)
 # --------------------------------------------------------------------------- values
 
 
+# The agent's rules (module_utils/pmip_rules.py is its rules.py): the same spellings
+# accepted, the same canonical text out.
+
+
 def normalize_mac(text):
     """``02:00:5E:00:53:01``, ``02-00-5e-00-53-01``, ``0200.5e00.5301`` -> ``02:00:5e:00:53:01``."""
-    if not isinstance(text, str):
-        raise ValueError(f"{text!r} is not a MAC address (quote MACs in YAML)")
-    digits = text.replace(":", "").replace("-", "").replace(".", "")
-    if not _MAC_HEX.match(digits):
-        raise ValueError(f"{text!r} is not a MAC address")
-    digits = digits.lower()
-    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+    return rules.mac_address(text)
 
 
 def normalize_address(text):
-    try:
-        return ipaddress.IPv6Address(str(text).strip()).compressed
-    except ValueError:
-        raise ValueError(f"{text!r} is not an IPv6 address") from None
+    return rules.ipv6_address(text)
 
 
 def normalize_prefix(text):
-    try:
-        return str(ipaddress.IPv6Network(str(text).strip(), strict=True))
-    except ValueError as exc:
-        raise ValueError(f"{text!r} is not an IPv6 prefix ({exc})") from None
+    return str(rules.ipv6_prefix(text))
 
 
 def _same_address(a, b):

@@ -12,20 +12,45 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .config import ConfigError
+from .errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_KERNEL, PmipError, exit_status
 
 DEFAULT_SOCKETS = (Path("/run/pmip6d/lma.sock"), Path("/run/pmip6d/mag.sock"))
 
-EXIT_CONFIG = 2
-"""A configuration or policy mistake: restarting will not help (the unit does not)."""
-EXIT_KERNEL = 78  # EX_CONFIG
-"""This host's kernel cannot run the configured data plane: restarting will not help either."""
+__all__ = ["EXIT_CONFIG", "EXIT_KERNEL", "pmip6d_main", "pmipctl_main", "report_error"]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def report_error(prog: str, exc: BaseException, log: logging.Logger | None = None) -> int:
+    """The one way an error ends ``pmip6d`` or ``pmipctl``: one line on stderr, no
+    traceback, and the exit status its class documents (:mod:`pmip6d.errors`).
+
+    ``log``: the agent is running and stderr is its journal; the line goes out as a
+    log record like every other line there. Errors that mean "fix the file" or "this
+    kernel cannot" say so themselves; the others were met while running.
+    """
+    status = exit_status(exc)
+    text = str(exc) if status != EXIT_FAILURE or log is None else f"cannot run: {exc}"
+    if log is not None:
+        log.error("%s", text)
+    else:
+        print(f"{prog}: {text}", file=sys.stderr)
+    return status
 
 
 # --------------------------------------------------------------------------- pmip6d
 
 
 def pmip6d_main(argv: list[str] | None = None) -> int:
+    """``pmip6d``: any PmipError (or the kernel's OSError) ends it through report_error."""
+    try:
+        return _pmip6d(argv)
+    except (PmipError, OSError) as exc:
+        return report_error("pmip6d", exc)
+
+
+def _pmip6d(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(
         prog="pmip6d", description="Proxy Mobile IPv6 agent (RFC 5213)"
     )
@@ -58,11 +83,7 @@ def pmip6d_main(argv: list[str] | None = None) -> int:
     if args.role == "check-policy":
         from .policy import Policy
 
-        try:
-            policy = Policy.load(args.policy)
-        except ConfigError as exc:
-            print(f"pmip6d: {exc}", file=sys.stderr)
-            return 2
+        policy = Policy.load(args.policy)
         print(
             f"{args.policy}: OK ({len(policy.lma_entries)} LMA, {len(policy.mag_address)} MAG, "
             f"{len(policy.profiles)} mobile nodes)"
@@ -71,11 +92,7 @@ def pmip6d_main(argv: list[str] | None = None) -> int:
 
     from .daemon.agents import build, run
 
-    try:
-        agent = build(args.role, args.config)
-    except ConfigError as exc:
-        print(f"pmip6d: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+    agent = build(args.role, args.config)
     if args.check:
         print(f"{args.config}: OK ({args.role}, {agent.machine.address})")
         dataplane = agent.config.dataplane
@@ -85,20 +102,10 @@ def pmip6d_main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
-    from .dataplane import DataplaneError, UnsupportedKernel
-
     try:
         run(agent)
-    except ConfigError as exc:
-        logging.getLogger("pmip6d").error("%s", exc)
-        return EXIT_CONFIG
-    except UnsupportedKernel as exc:
-        # the message says "... cannot run on this kernel: <what is missing>" itself
-        logging.getLogger("pmip6d").error("%s", exc)
-        return EXIT_KERNEL
-    except (OSError, DataplaneError) as exc:
-        logging.getLogger("pmip6d").error("cannot run: %s", exc)
-        return 1
+    except (PmipError, OSError) as exc:
+        return report_error("pmip6d", exc, logging.getLogger("pmip6d"))
     return 0
 
 
@@ -266,6 +273,14 @@ def _print(data: Any, args: argparse.Namespace) -> None:
 
 
 def pmipctl_main(argv: list[str] | None = None) -> int:
+    """``pmipctl``: any PmipError (or OSError) ends it through report_error."""
+    try:
+        return _pmipctl(argv)
+    except (PmipError, OSError) as exc:
+        return report_error("pmipctl", exc)
+
+
+def _pmipctl(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(
         prog="pmipctl", description="Inspect and drive a running pmip6d"
     )

@@ -4,12 +4,16 @@ Every file is read with a schema (pydantic) that forbids unknown keys, so a
 typo fails at start instead of being silently ignored. Whatever is wrong is
 reported as a single :class:`ConfigError` whose message names the file and
 the field, e.g. ``policy.yml: mobile_nodes[2].macs[0]: not a MAC address``.
+
+The rules for single values (MACs, addresses, prefixes, names) are
+:mod:`pmip6d.rules`, shared with the collection's inventory filter; checks
+across fields are validators on the models here, so that ``pmip6d lma|mag
+--check`` refuses whatever a start would refuse.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -21,75 +25,51 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
 )
 
-from .wire.prefix import canonical_address
+from . import rules
+from .errors import EXIT_CONFIG, PmipError
+
+# The MAC helpers lived here before rules.py; the lab code still imports them from here.
+parse_mac = rules.parse_mac
+mac_text = rules.mac_text
 
 
-class ConfigError(Exception):
+class ConfigError(PmipError):
     """A configuration or policy file that cannot be used; the message says where and why."""
+
+    exit_status = EXIT_CONFIG
+
+
+class FieldProblem(ValueError):
+    """A cross-field validator's finding about one field (a path below the model)."""
+
+    def __init__(self, field: tuple[str | int, ...], problem: str) -> None:
+        super().__init__(problem)
+        self.field = field
 
 
 # --------------------------------------------------------------------------- field types
 
-_MAC_HEX = re.compile(r"^[0-9a-fA-F]{12}$")
-
-
-def parse_mac(text: str) -> bytes:
-    """``02:00:5e:00:53:01``, ``02-00-5e-00-53-01`` or Cisco's ``0200.5e00.5301`` → 6 bytes."""
-    digits = text.replace(":", "").replace("-", "").replace(".", "")
-    if not _MAC_HEX.match(digits):
-        raise ValueError(f"{text!r} is not a MAC address")
-    return bytes.fromhex(digits)
-
-
-def mac_text(mac: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in mac)
-
-
-def _mac(value: Any) -> Any:
-    if isinstance(value, int):
-        # YAML 1.1 reads some unquoted MACs (12:34:56:...) as base-60 numbers.
-        raise ValueError("a MAC address must be quoted; YAML read this one as a number")
-    if not isinstance(value, str):
-        raise ValueError("a MAC address must be a string")
-    return mac_text(parse_mac(value))
-
-
-def _address(value: str) -> str:
-    try:
-        return canonical_address(value)
-    except (OSError, ValueError):
-        raise ValueError(f"{value!r} is not an IPv6 address") from None
-
-
-def _any_ip(value: str) -> str:
-    try:
-        return ipaddress.ip_address(value).compressed
-    except ValueError:
-        raise ValueError(f"{value!r} is not an IP address") from None
-
 
 def _prefix(value: str) -> str:
-    try:
-        return str(ipaddress.IPv6Network(value, strict=True))
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not an IPv6 prefix ({exc})") from None
+    return str(rules.ipv6_prefix(value))
 
 
-def _link_local(value: str) -> str:
-    value = _address(value)
-    if not ipaddress.IPv6Address(value).is_link_local:
-        raise ValueError(f"{value} is not a link-local (fe80::/10) address")
-    return value
-
-
-MacAddress = Annotated[str, BeforeValidator(_mac)]
-IPv6Address = Annotated[str, AfterValidator(_address)]
+MacAddress = Annotated[str, BeforeValidator(rules.mac_address)]
+UnicastMac = Annotated[str, BeforeValidator(rules.unicast_mac)]
+"""A mobile node's or an access link's MAC: not multicast, not all-zero."""
+IPv6Address = Annotated[str, AfterValidator(rules.ipv6_address)]
+RoutableAddress = Annotated[str, AfterValidator(rules.routable_address)]
+"""A Proxy-CoA or LMAA: not unspecified, multicast or link-local."""
 IPv6Prefix = Annotated[str, AfterValidator(_prefix)]
-IPAddress = Annotated[str, AfterValidator(_any_ip)]
-LinkLocalAddress = Annotated[str, AfterValidator(_link_local)]
-Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
+IPAddress = Annotated[str, AfterValidator(rules.ip_address)]
+LinkLocalAddress = Annotated[str, AfterValidator(rules.link_local_address)]
+Name = Annotated[str, Field(pattern=rules.NAME_PATTERN, max_length=rules.NAME_MAX_LENGTH)]
+DomainName = Annotated[str, AfterValidator(rules.domain_name)]
 LogLevel = Literal["debug", "info", "warning", "error"]
 ReplayProtection = Literal["timestamp", "sequence"]
 
@@ -108,13 +88,13 @@ other tools that follow the same rules (the lab's emulated APs)."""
 
 class MagEntry(_Schema):
     name: Name
-    address: IPv6Address
+    address: RoutableAddress
     """The MAG's Proxy-CoA: the address it signals from and terminates tunnels on."""
 
 
 class LmaEntry(_Schema):
     name: Name
-    address: IPv6Address
+    address: RoutableAddress
     """The LMA Address (LMAA)."""
     accept_mags: list[Name] = []
     """MAGs this LMA accepts proxy registrations from (RFC 5213 §4)."""
@@ -123,9 +103,9 @@ class LmaEntry(_Schema):
 
 
 class MobileNodeEntry(_Schema):
-    id: Annotated[str, Field(min_length=1, max_length=250)]
+    id: Annotated[str, Field(min_length=1, max_length=rules.MN_ID_MAX_LENGTH)]
     """Mobile node identifier, a Network Access Identifier (RFC 4282)."""
-    macs: Annotated[list[MacAddress], Field(min_length=1)]
+    macs: Annotated[list[UnicastMac], Field(min_length=1)]
     lma: Name
     hnps: list[IPv6Prefix] = []
     """Fixed home network prefixes; empty to take one from the LMA's pool."""
@@ -136,7 +116,7 @@ class MobileNodeEntry(_Schema):
 
 
 class PolicyFile(_Schema):
-    domain: Annotated[str, Field(min_length=1)] = "pmipv6.example"
+    domain: DomainName = "pmipv6.example"
     """Realm of identifiers made up for unlisted mobile nodes (``<mac>@domain``)."""
     mags: list[MagEntry] = []
     lmas: Annotated[list[LmaEntry], Field(min_length=1)]
@@ -148,11 +128,19 @@ class PolicyFile(_Schema):
 
 class PrefixPool(_Schema):
     prefix: IPv6Prefix
-    length: Annotated[int, Field(ge=1, le=128)] = 64
+    length: Annotated[int, Field(ge=1, le=128)] = rules.HNP_LENGTH
     """Length of each assigned home network prefix."""
 
+    @field_validator("length")
+    @classmethod
+    def _not_shorter_than_the_pool(cls, length: int, info: ValidationInfo) -> int:
+        prefix = info.data.get("prefix")  # absent if it failed its own check
+        if prefix is not None and length < ipaddress.IPv6Network(prefix).prefixlen:
+            raise ValueError(f"{length} is shorter than the pool prefix {prefix}")
+        return length
 
-InterfaceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:@-]{1,15}$")]
+
+InterfaceName = Annotated[str, Field(pattern=rules.INTERFACE_PATTERN)]
 
 SHARED_MAC = "02:50:4d:49:50:36"
 """Default MAC of every MAG access link ("PMIP6" in a locally administered address)."""
@@ -178,7 +166,7 @@ class AccessConfig(_Schema):
     shared_addresses: bool = True
     """Every MAG uses the same link-local address and MAC (RFC 5213 §6.8; the paper's
     key result). False keeps each MAG's own addresses: the paper's scenario 1."""
-    mac: MacAddress = SHARED_MAC
+    mac: UnicastMac = SHARED_MAC
     """The shared MAC, when ``shared_addresses``."""
     router_advertisements: dict[str, Any] = {}
     """radvd names, e.g. ``{MaxRtrAdvInterval: 10, AdvValidLifetime: 86400}``."""
@@ -229,6 +217,28 @@ class MagConfig(_Schema):
     """Where active bindings are saved at shutdown and restored from at start."""
     log_level: LogLevel = "info"
 
+    @model_validator(mode="after")
+    def _consistent(self) -> MagConfig:
+        if self.initial_bindack_timeout_first_reg_ms > self.max_bindack_timeout_ms:
+            raise FieldProblem(
+                ("initial_bindack_timeout_first_reg_ms",), "larger than max_bindack_timeout_ms"
+            )
+        if self.access is None:
+            if self.dataplane is not None:
+                raise FieldProblem(("access",), "a MAG with a dataplane needs access.interfaces")
+            return self
+        core = self.dataplane.core_interface if self.dataplane is not None else None
+        seen: set[str] = set()
+        for i, name in enumerate(self.access.interfaces):
+            if name in seen:
+                raise FieldProblem(("access", "interfaces", i), f"{name} is listed twice")
+            if name == core:
+                raise FieldProblem(
+                    ("access", "interfaces", i), f"{name} is also dataplane.core_interface"
+                )
+            seen.add(name)
+        return self
+
 
 # --------------------------------------------------------------------------- loading
 
@@ -270,9 +280,13 @@ def validate(path: Path, model: type[M], data: Any) -> M:
     except ValidationError as exc:
         errors = exc.errors()
         first = errors[0]
+        loc = tuple(first["loc"])
+        cause = (first.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldProblem):
+            loc += cause.field
         msg = first["msg"].removeprefix("Value error, ")
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-        raise ConfigError(f"{path}: {field_path(first['loc'])}: {msg}{more}") from None
+        raise ConfigError(f"{path}: {field_path(loc)}: {msg}{more}") from None
 
 
 def load(path: Path | str, model: type[M]) -> M:

@@ -4,7 +4,8 @@ The paper's testbed had a policy server the MAGs asked on attachment; here the
 same data is a YAML file shared by the LMA and the MAGs (see
 :class:`pmip6d.config.PolicyFile`). This module turns the validated file into
 lookup tables, checks what a schema cannot (duplicates, dangling names,
-overlapping prefixes) and answers the questions the state machines ask.
+overlapping prefixes: the rules of :mod:`pmip6d.rules`) and answers the
+questions the state machines ask.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ConfigError, LmaEntry, PolicyFile, load, parse_mac
+from .config import ConfigError, LmaEntry, PolicyFile, load
+from .rules import Unique, overlaps, parse_mac
 from .wire.prefix import Prefix
 
 
@@ -89,24 +91,20 @@ class Policy:
 
     def _build(self) -> None:
         doc = self.doc
-        addresses: dict[str, str] = {}
+        addresses = Unique()
         for i, mag in enumerate(doc.mags):
             if mag.name in self.mag_address:
                 raise self._fail(f"mags[{i}].name", f"MAG {mag.name!r} is listed twice")
-            if mag.address in addresses:
-                raise self._fail(
-                    f"mags[{i}].address", f"{mag.address} is also {addresses[mag.address]}"
-                )
+            other = addresses.claim(mag.address, f"mags[{i}]")
+            if other is not None:
+                raise self._fail(f"mags[{i}].address", f"{mag.address} is also {other}")
             self.mag_address[mag.name] = mag.address
-            addresses[mag.address] = f"mags[{i}]"
         for i, lma in enumerate(doc.lmas):
             if lma.name in self.lma_entries:
                 raise self._fail(f"lmas[{i}].name", f"LMA {lma.name!r} is listed twice")
-            if lma.address in addresses:
-                raise self._fail(
-                    f"lmas[{i}].address", f"{lma.address} is also {addresses[lma.address]}"
-                )
-            addresses[lma.address] = f"lmas[{i}]"
+            other = addresses.claim(lma.address, f"lmas[{i}]")
+            if other is not None:
+                raise self._fail(f"lmas[{i}].address", f"{lma.address} is also {other}")
             for j, mag_name in enumerate(lma.accept_mags):
                 if mag_name not in self.mag_address:
                     raise self._fail(
@@ -114,6 +112,7 @@ class Policy:
                     )
             self.lma_entries[lma.name] = lma
         nets: list[tuple[ipaddress.IPv6Network, str]] = []
+        macs = Unique()
         for i, mn in enumerate(doc.mobile_nodes):
             where = f"mobile_nodes[{i}]"
             mn_id = mn.id.encode()
@@ -131,25 +130,22 @@ class Policy:
             hnps = []
             for j, text in enumerate(mn.hnps):
                 net = ipaddress.IPv6Network(text)
-                for other, other_where in nets:
-                    if net.overlaps(other):
-                        raise self._fail(
-                            f"{where}.hnps[{j}]", f"{net} overlaps {other_where} ({other})"
-                        )
                 nets.append((net, f"{where}.hnps[{j}]"))
                 prefix = Prefix(net.network_address.packed, net.prefixlen)
                 hnps.append(prefix)
                 self.fixed_prefixes.append((prefix, f"{self.path}: {where}.hnps[{j}]"))
-            macs = tuple(parse_mac(m) for m in mn.macs)
-            profile = MobileNodeProfile(mn_id, macs, lma.address, tuple(hnps), mn.enabled, allowed)
-            for j, mac in enumerate(macs):
-                if mac in self.by_mac:
-                    other = self.by_mac[mac].mn_id.decode()
-                    raise self._fail(
-                        f"{where}.macs[{j}]", f"{mn.macs[j]} is also mobile node {other!r}"
-                    )
+            macs_of_node = tuple(parse_mac(m) for m in mn.macs)
+            profile = MobileNodeProfile(
+                mn_id, macs_of_node, lma.address, tuple(hnps), mn.enabled, allowed
+            )
+            for j, mac in enumerate(macs_of_node):
+                other = macs.claim(mac, f"mobile node {mn.id!r}")
+                if other is not None:
+                    raise self._fail(f"{where}.macs[{j}]", f"{mn.macs[j]} is also {other}")
                 self.by_mac[mac] = profile
             self.profiles[mn_id] = profile
+        for net, field, other, other_where in overlaps(nets):
+            raise self._fail(field, f"{net} overlaps {other_where} ({other})")
 
     def lma_view(self, name: str, config_path: Path | str = "config") -> LmaView:
         entry = self.lma_entries.get(name)

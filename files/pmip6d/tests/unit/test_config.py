@@ -11,9 +11,10 @@ import pytest
 import yaml
 from conftest import POLICY
 
-from pmip6d.config import ConfigError, LmaConfig, MagConfig, load, parse_mac
+from pmip6d.config import ConfigError, LmaConfig, MagConfig, load
 from pmip6d.daemon.agents import load_lma, load_mag
 from pmip6d.policy import Policy
+from pmip6d.rules import parse_mac
 
 LMA_CONFIG = {
     "name": "lma",
@@ -76,7 +77,7 @@ def policy_error(tmp_path, mutate) -> str:
         (
             lambda d: d["mobile_nodes"][1].update(macs=[123456]),
             "mobile_nodes[1].macs[0]",
-            "must be quoted",
+            "quote MAC addresses, YAML read this one as a number",
         ),
         (lambda d: d["mobile_nodes"][1].update(macs=[]), "mobile_nodes[1].macs", "at least 1"),
         (
@@ -135,6 +136,29 @@ def policy_error(tmp_path, mutate) -> str:
             "twice",
         ),
         (lambda d: d.update(lmas=[]), "lmas", "at least 1"),
+        # The rules the collection's filter follows too (pmip6d/rules.py):
+        (
+            lambda d: d["mobile_nodes"][1].update(macs=["01:00:5e:00:00:01"]),
+            "mobile_nodes[1].macs[0]",
+            "01:00:5e:00:00:01 is a multicast MAC address",
+        ),
+        (
+            lambda d: d["mobile_nodes"][1].update(macs=["00:00:00:00:00:00"]),
+            "mobile_nodes[1].macs[0]",
+            "all-zero MAC address",
+        ),
+        (
+            lambda d: d["mags"][0].update(address="fe80::11"),
+            "mags[0].address",
+            "fe80::11 is a link-local address; a routable unicast address is needed",
+        ),
+        (
+            lambda d: d["lmas"][0].update(address="ff02::2"),
+            "lmas[0].address",
+            "is a multicast address",
+        ),
+        (lambda d: d["lmas"][0].update(address="::"), "lmas[0].address", "unspecified"),
+        (lambda d: d.update(domain="lab@example"), "domain", "is not a domain name"),
     ],
 )
 def test_policy_errors_name_the_field(tmp_path, mutate, field, words):
@@ -150,7 +174,7 @@ def test_unquoted_mac_in_yaml_is_explained(tmp_path):
         "02:00:00:00:02:02", "12:34:56:12:34:56"
     )
     path = write(tmp_path, "policy.yml", doc)
-    with pytest.raises(ConfigError, match=r"mobile_nodes\[1\]\.macs\[0\]: .*must be quoted"):
+    with pytest.raises(ConfigError, match=r"mobile_nodes\[1\]\.macs\[0\]: .*quote MAC addresses"):
         Policy.load(path)
 
 
@@ -183,6 +207,10 @@ def test_empty_and_missing_files(tmp_path):
             r"lma\.yml: prefix_pool\.length: 40 is shorter",
         ),
         ({"max_binding_lifetime": 1}, r"lma\.yml: max_binding_lifetime: "),
+        (
+            {"prefix_pool": {"prefix": "2001:db8:100::/48", "length": 47}},
+            r"lma\.yml: prefix_pool\.length: 47 is shorter than the pool prefix 2001:db8:100::/48$",
+        ),
         ({"surprise": 1}, r"lma\.yml: surprise: Extra inputs"),
     ],
 )
@@ -205,7 +233,27 @@ def test_lma_config_errors(domain, change, pattern):
         ({"refresh_fraction": 1.5}, r"mag\.yml: refresh_fraction: "),
         (
             {"initial_bindack_timeout_first_reg_ms": 60000},
-            r"mag\.yml: initial_bindack_timeout_first_reg_ms",
+            r"mag\.yml: initial_bindack_timeout_first_reg_ms: larger than max_bindack_timeout_ms$",
+        ),
+        (
+            {"dataplane": {"core_interface": "core0"}},
+            r"mag\.yml: access: a MAG with a dataplane needs access\.interfaces$",
+        ),
+        (
+            {"access": {"interfaces": ["acc0"], "mac": "01:80:c2:00:00:0e"}},
+            r"mag\.yml: access\.mac: 01:80:c2:00:00:0e is a multicast MAC address$",
+        ),
+        (
+            {"access": {"interfaces": ["acc0"], "mac": "00-00-00-00-00-00"}},
+            r"mag\.yml: access\.mac: 00-00-00-00-00-00 is the all-zero MAC address$",
+        ),
+        (
+            {"access": {"interfaces": ["acc0", "acc1", "acc0"]}},
+            r"mag\.yml: access\.interfaces\[2\]: acc0 is listed twice$",
+        ),
+        (
+            {"access": {"interfaces": ["acc0", "core0"]}, "dataplane": {"core_interface": "core0"}},
+            r"mag\.yml: access\.interfaces\[1\]: core0 is also dataplane\.core_interface$",
         ),
     ],
 )
@@ -262,3 +310,27 @@ def test_check_command_fails_at_once_with_one_line(domain):
         check=False,
     )
     assert ok.returncode == 0 and "OK" in ok.stdout
+
+
+@pytest.mark.parametrize(
+    ("access", "problem"),
+    [
+        ({"interfaces": ["acc0"], "mac": "ff:ff:ff:ff:ff:ff"},
+         "access.mac: ff:ff:ff:ff:ff:ff is a multicast MAC address"),
+        ({"interfaces": ["acc0"], "mac": "0000.0000.0000"},
+         "access.mac: 0000.0000.0000 is the all-zero MAC address"),
+        ({"interfaces": ["acc0", "acc0"]}, "access.interfaces[1]: acc0 is listed twice"),
+    ],
+)  # fmt: skip
+def test_check_refuses_what_a_start_would_refuse(domain, access, problem):
+    """The role's validate step (--check) fails on these, not the start after it."""
+    write(domain, "mag.yml", {**MAG_CONFIG, "access": access})
+    result = subprocess.run(
+        [sys.executable, "-m", "pmip6d", "mag", "-c", str(domain / "mag.yml"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (2, ""), result.stdout + result.stderr
+    assert result.stderr == f"pmip6d: {domain / 'mag.yml'}: {problem}\n"

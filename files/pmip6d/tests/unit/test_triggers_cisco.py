@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pmip6d.config import mac_text
+from pmip6d.rules import mac_text
 from pmip6d.triggers import (
     Ignored,
     L2Event,

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 
 from ..actions import Action, MobileNodeBinding, ServeMobileNode, StopServing
 from ..clock import Clock, SystemClock
-from ..config import mac_text, parse_mac
+from ..rules import is_multicast_mac, mac_text, parse_mac
 from .ra import ALL_ROUTERS_MAC, ETH_P_IPV6, RaSettings, build_ra_frame, parse_rs
 from .scheduler import RaScheduler, SendRa
 
@@ -152,7 +152,7 @@ class RaEmitter:
         self.link_local: bytes | None = link_local
         if isinstance(mac, str):
             mac = parse_mac(mac)
-        if mac is not None and (len(mac) != 6 or mac[0] & 1):
+        if mac is not None and (len(mac) != 6 or is_multicast_mac(mac)):
             raise ValueError("the access-link MAC must be a 6-byte unicast address")
         self.mac: bytes | None = mac
         self.kernel_filter = False

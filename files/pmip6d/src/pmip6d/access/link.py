@@ -35,7 +35,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import mac_text, parse_mac
+from ..errors import PmipError
+from ..rules import link_local_address, unicast_mac
 
 IN6_ADDR_GEN_MODE_EUI64 = 0
 IN6_ADDR_GEN_MODE_NONE = 1
@@ -47,7 +48,7 @@ IFF_UP = 0x1
 _LINK_LOCAL = ipaddress.IPv6Network("fe80::/10")
 
 
-class LinkError(Exception):
+class LinkError(PmipError):
     """The access interface cannot be inspected or configured; the message says why."""
 
 
@@ -63,18 +64,9 @@ class AccessLinkConfig:
     """False: leave the interface's own MAC and link-local addresses alone (scenario 1)."""
 
     def __post_init__(self) -> None:
-        try:
-            address = ipaddress.IPv6Address(self.link_local)
-        except ValueError:
-            raise ValueError(f"{self.link_local!r} is not an IPv6 address") from None
-        if address not in _LINK_LOCAL:
-            raise ValueError(f"{address} is not a link-local (fe80::/10) address")
-        object.__setattr__(self, "link_local", str(address))
+        object.__setattr__(self, "link_local", link_local_address(self.link_local))
         if self.mac is not None:
-            mac = parse_mac(self.mac)
-            if mac[0] & 1:
-                raise ValueError(f"{self.mac} is a multicast MAC address")
-            object.__setattr__(self, "mac", mac_text(mac))
+            object.__setattr__(self, "mac", unicast_mac(self.mac))
         if not 10 <= self.prefixlen <= 128:
             raise ValueError(f"link-local prefix length {self.prefixlen} is not in 10..128")
 

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, LmaConfig, MagConfig, load, parse_mac
+from ..config import ConfigError, LmaConfig, MagConfig, load
 from ..lma import LmaSettings, LocalMobilityAnchor, PrefixPool
 from ..mag import MagSettings, MobileAccessGateway
 from ..policy import Policy
+from ..rules import overlapping, parse_mac
 from ..triggers import L2Event, StationTracker, build_sources, handoff_indicator
 from ..wire.constants import HandoffIndicator
 from ..wire.prefix import Prefix
@@ -83,18 +84,14 @@ class GcFreezer:
 def _pool(config: LmaConfig, config_path: Path, policy: Policy) -> PrefixPool | None:
     if config.prefix_pool is None:
         return None
+    # The pool's own length is checked by its schema; here what needs the policy too.
     pool_net = ipaddress.IPv6Network(config.prefix_pool.prefix)
-    if config.prefix_pool.length < pool_net.prefixlen:
+    fixed = ((prefix.network(), where) for prefix, where in policy.fixed_prefixes)
+    for net, where in overlapping(pool_net, fixed):
         raise ConfigError(
-            f"{config_path}: prefix_pool.length: {config.prefix_pool.length} is shorter than "
-            f"the pool prefix {pool_net}"
+            f"{config_path}: prefix_pool.prefix: {pool_net} overlaps the fixed prefix "
+            f"{net} of {where}"
         )
-    for prefix, where in policy.fixed_prefixes:
-        if prefix.network().overlaps(pool_net):
-            raise ConfigError(
-                f"{config_path}: prefix_pool.prefix: {pool_net} overlaps the fixed prefix "
-                f"{prefix} of {where}"
-            )
     return PrefixPool(Prefix.parse(str(pool_net)), config.prefix_pool.length)
 
 
@@ -121,14 +118,7 @@ def load_mag(config_path: Path | str) -> tuple[MagConfig, MobileAccessGateway, P
     from ..clock import SystemClock
 
     config_path = Path(config_path)
-    config = load(config_path, MagConfig)
-    if config.initial_bindack_timeout_first_reg_ms > config.max_bindack_timeout_ms:
-        raise ConfigError(
-            f"{config_path}: initial_bindack_timeout_first_reg_ms: "
-            "larger than max_bindack_timeout_ms"
-        )
-    if config.dataplane is not None and config.access is None:
-        raise ConfigError(f"{config_path}: access: a MAG with a dataplane needs access.interfaces")
+    config = load(config_path, MagConfig)  # its cross-field checks included
     policy = Policy.load(config.policy)
     view = policy.mag_view(config.name, config.default_lma, config_path)
     settings = MagSettings(

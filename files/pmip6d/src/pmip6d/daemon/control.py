@@ -17,12 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..errors import PmipError
+
 log = logging.getLogger("pmip6d.control")
 
 Command = Callable[..., Any]
 
 
-class CommandError(Exception):
+class CommandError(PmipError):
     """A request the agent understood but cannot do; the text goes back to the client."""
 
 

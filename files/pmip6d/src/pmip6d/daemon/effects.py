@@ -13,7 +13,7 @@ from typing import Any
 
 from ..access import RaEmitter
 from ..actions import Action, RouteToMag, ServeMobileNode, StopServing, Unroute
-from ..config import mac_text
+from ..rules import mac_text
 from ..wire.prefix import Prefix
 
 log = logging.getLogger("pmip6d")

@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from ..actions import Action, ServeMobileNode
-from ..config import mac_text
+from ..rules import mac_text
 from ..wire.messages import Message, ProxyBindingUpdate
 
 log = logging.getLogger("pmip6d.timeline")

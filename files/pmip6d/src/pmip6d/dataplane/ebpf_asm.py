@@ -22,6 +22,8 @@ import struct
 import sys
 from dataclasses import dataclass
 
+from ..errors import PmipError
+
 # instruction classes
 LD, LDX, ST, STX, ALU, JMP, JMP32, ALU64 = range(8)
 # sizes
@@ -69,7 +71,7 @@ class Insn:
         return _INSN.pack(self.code, _regs(self.dst, self.src), self.off, imm)
 
 
-class AsmError(ValueError):
+class AsmError(ValueError, PmipError):
     """A program that cannot be assembled (unknown label, offset out of range...)."""
 
 

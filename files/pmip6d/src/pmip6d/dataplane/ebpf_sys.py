@@ -21,6 +21,8 @@ import platform
 import struct
 from dataclasses import dataclass
 
+from ..errors import PmipError
+
 # __NR_bpf per architecture (arch/*/include/uapi/asm/unistd*.h, syscall tables)
 _NR_BPF = {
     "x86_64": 321,
@@ -63,7 +65,7 @@ OBJ_NAME_LEN = 16
 _LOG_SIZE = 1 << 16
 
 
-class BpfError(OSError):
+class BpfError(OSError, PmipError):
     """``bpf(2)`` failed; ``log`` holds the verifier's explanation when there is one."""
 
     def __init__(self, err: int, what: str, log: str = "") -> None:

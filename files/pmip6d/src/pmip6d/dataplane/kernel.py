@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import PmipError
 from ..wire.prefix import Prefix
 from . import rtnl, tc
 from .channel import Channel
@@ -37,7 +38,7 @@ from .rtnl import LinkInfo, NetlinkError
 log = logging.getLogger("pmip6d.dataplane")
 
 
-class DataplaneError(Exception):
+class DataplaneError(PmipError):
     """The data plane cannot start or is misconfigured (missing interface, bad settings)."""
 
 

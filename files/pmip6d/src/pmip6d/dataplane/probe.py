@@ -20,6 +20,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 
+from ..errors import EXIT_KERNEL
 from ..wire.prefix import Prefix
 from . import ebpf_sys, rtnl
 from .ebpf_programs import probe_program
@@ -208,6 +209,8 @@ class Choice:
 
 class UnsupportedKernel(DataplaneError):
     """No tunnel backend can run on this kernel; the message names what is missing."""
+
+    exit_status = EXIT_KERNEL
 
 
 def choose(kernel: Kernel, ifindex: int) -> Choice:

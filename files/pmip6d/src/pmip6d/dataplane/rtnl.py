@@ -30,6 +30,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ..errors import PmipError
 from ..wire.prefix import Prefix
 
 # --- netlink ---------------------------------------------------------------------------
@@ -171,7 +172,7 @@ _NLMSGERR = struct.Struct("=i")
 NLMSGHDR_LEN = _NLMSGHDR.size
 
 
-class NetlinkError(OSError):
+class NetlinkError(OSError, PmipError):
     """The kernel refused a request: ``errno`` plus its extended-ack text, if any."""
 
     def __init__(self, errno: int, text: str = "", what: str = "") -> None:

@@ -157,6 +157,7 @@ ADMISSION_CHECKS: tuple[tuple[str, Check, Status], ...] = (
 )
 
 
+# Not a PmipError on purpose: control flow caught in this module (see pmip6d/errors.py).
 class Reject(Exception):
     """Internal: a PBU is refused with ``status``; the PBA may carry a different sequence number."""
 

@@ -30,8 +30,8 @@ from enum import Enum
 
 from ..actions import Action, MobileNodeBinding, Notice, Send, ServeMobileNode, StopServing
 from ..clock import Clock
-from ..config import mac_text
 from ..policy import MagView
+from ..rules import mac_text
 from ..timers import TimerQueue
 from ..wire import timestamp as ts
 from ..wire.codec import decode

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from ..config import mac_text
+from ..rules import is_multicast_mac, is_zero_mac, mac_text
 from ..wire.constants import HandoffIndicator
 
 EventKind = Literal["attach", "detach"]
@@ -110,7 +110,7 @@ def looks_like_mac(token: str) -> bool:
 def station_mac(token: str) -> bytes | Unparsable:
     """A station MAC in one consistent notation → 6 bytes, or why it is not one.
 
-    Stricter than :func:`pmip6d.config.parse_mac` on purpose: a bare run of 12
+    Stricter than :func:`pmip6d.rules.parse_mac` on purpose: a bare run of 12
     hex digits or mixed separators is not accepted, since station names in
     Cisco messages may look like that. Group (multicast/broadcast) and
     all-zero addresses are never stations.
@@ -118,8 +118,8 @@ def station_mac(token: str) -> bytes | Unparsable:
     if not looks_like_mac(token):
         return Unparsable("bad_mac", f"{token[:40]!r} is not a MAC address")
     mac = bytes.fromhex(token.replace(".", "").replace(":", "").replace("-", ""))
-    if mac[0] & 0x01:
+    if is_multicast_mac(mac):
         return Unparsable("bad_mac", f"{token} is a group address, not a station")
-    if mac == bytes(6):
+    if is_zero_mac(mac):
         return Unparsable("bad_mac", "the all-zero MAC address is not a station")
     return mac

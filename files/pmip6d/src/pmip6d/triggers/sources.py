@@ -36,7 +36,8 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..config import ConfigError, Name, field_path, mac_text
+from ..config import ConfigError, Name, field_path
+from ..rules import INTERFACE_PATTERN, mac_text
 from .cisco import parse_cisco_datagram
 from .events import Ignored, L2Event, ParseResult, Unparsable
 from .hostapd import TERMINATING, event_name, is_event, parse_hostapd_event, parse_sta_reply
@@ -472,7 +473,7 @@ class HostapdSource:
 
 # --------------------------------------------------------------------------- configuration
 
-IfName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:@-]{1,15}$")]
+IfName = Annotated[str, Field(pattern=INTERFACE_PATTERN)]
 
 
 class _Schema(BaseModel):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import socket
 import struct
 
+from ..errors import PmipError
 from .constants import (
     IPPROTO_MH,
     IPPROTO_NONE,
@@ -68,7 +69,7 @@ _FIXED_LENGTH: dict[int, int] = {
 }
 
 
-class EncodeError(ValueError):
+class EncodeError(ValueError, PmipError):
     """A message object that cannot be put on the wire (a bug in the caller)."""
 
 
