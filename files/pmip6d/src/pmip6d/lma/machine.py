@@ -93,9 +93,30 @@ class PendingRegistration:
 
 
 class _Lookup(Enum):
+    """What §5.4.1 found for a PBU."""
+
     NEW = "new"
+    """No entry: a new mobility session."""
     EXISTING = "existing"
+    """This entry: a refresh, a handoff or its de-registration."""
     WAIT = "wait"
+    """This entry, another MAG's: wait for its de-registration first (HI 4)."""
+
+
+_Found = tuple[_Lookup, "BindingCacheEntry | None"]
+
+
+class _Candidates(Enum):
+    """The situation §5.4.1.3 decides in: the MN's entries no prefix or link id matched."""
+
+    NONE = "none"
+    SOME = "some"
+
+
+class _Purpose(Enum):
+    REGISTER = "register"
+    """A registration or a refresh (lifetime > 0)."""
+    DEREGISTER = "deregister"
 
 
 Check = Callable[["LocalMobilityAnchor", _Request], bool]
@@ -165,6 +186,10 @@ class Reject(Exception):
         self.status = status
         self.sequence = sequence
         self.why = why
+
+
+def _newest(entries: list[BindingCacheEntry]) -> BindingCacheEntry:
+    return max(entries, key=lambda b: b.refreshed_at)
 
 
 def _sequence_newer(new: int, old: int) -> bool:
@@ -240,15 +265,8 @@ class LocalMobilityAnchor:
             kind, bce = self._lookup(request)
             if bce is not None:
                 self._check_order(request.src, pbu, bce)
-                if pbu.is_deregistration:
-                    return self._deregister(request, bce)
-                if kind is _Lookup.WAIT:
-                    return self._wait_for_deregistration(request, bce)
-                return self._update(request, bce)
-            if pbu.is_deregistration:
-                # RFC 6275 §10.3.2, which RFC 5213 builds on: nothing to de-register.
-                raise Reject(Status.NOT_HOME_AGENT_FOR_THIS_MOBILE_NODE, why="no binding")
-            return self._create(request)
+            purpose = _Purpose.DEREGISTER if pbu.is_deregistration else _Purpose.REGISTER
+            return ON_LOOKUP[kind, purpose](self, request, bce)
         except Reject as rej:
             return self._reject(request, rej.status, rej.sequence, rej.why)
 
@@ -336,25 +354,45 @@ class LocalMobilityAnchor:
             bce = self.cache.by_link(mn_id, att, pbu.mn_link_layer_id)
             if bce is not None:
                 return _Lookup.EXISTING, bce
-        hi = pbu.handoff_indicator
         candidates = self.cache.by_mn(mn_id)
-        if hi == HandoffIndicator.NEW_INTERFACE or not candidates:
-            return _Lookup.NEW, None
-        if hi == HandoffIndicator.NOT_CHANGED:
-            for bce in candidates:
-                if bce.proxy_coa == r.src:
-                    return _Lookup.EXISTING, bce
-            return _Lookup.NEW, None
-        if hi == HandoffIndicator.SAME_INTERFACE:
-            candidates = [b for b in candidates if b.access_technology_type == att] or candidates
-        latest = max(candidates, key=lambda b: b.refreshed_at)
-        if hi == HandoffIndicator.UNKNOWN:
-            if latest.proxy_coa != r.src and latest.state is BceState.ACTIVE:
-                return _Lookup.WAIT, latest
-            return _Lookup.EXISTING, latest
-        if hi in (HandoffIndicator.DIFFERENT_INTERFACE, HandoffIndicator.SAME_INTERFACE):
-            return _Lookup.EXISTING, latest
+        situation = _Candidates.SOME if candidates else _Candidates.NONE
+        hi = pbu.handoff_indicator
+        rule = HANDOFF_LOOKUP.get((situation, hi), _UNLISTED_HANDOFF_INDICATOR)
+        return rule(self, r, candidates)
+
+    # §5.4.1.3, one per Handoff Indicator value: which of the MN's entries, if any.
+
+    def _new_session(self, r: _Request, candidates: list[BindingCacheEntry]) -> _Found:
         return _Lookup.NEW, None
+
+    def _latest(self, r: _Request, candidates: list[BindingCacheEntry]) -> _Found:
+        # HI 2: the MN moved its session to another interface; the newest entry is it.
+        return _Lookup.EXISTING, _newest(candidates)
+
+    def _latest_same_interface(self, r: _Request, candidates: list[BindingCacheEntry]) -> _Found:
+        # HI 3: the same interface moved to this MAG; prefer entries of its technology.
+        att = r.pbu.access_technology_type
+        same = [b for b in candidates if b.access_technology_type == att] or candidates
+        return _Lookup.EXISTING, _newest(same)
+
+    def _latest_or_wait(self, r: _Request, candidates: list[BindingCacheEntry]) -> _Found:
+        # HI 4: handoff or new interface, nobody knows; if the newest entry is another
+        # MAG's and still active, wait MaxDelayBeforeNewBCEAssign for its de-registration.
+        latest = _newest(candidates)
+        if latest.proxy_coa != r.src and latest.state is BceState.ACTIVE:
+            return _Lookup.WAIT, latest
+        return _Lookup.EXISTING, latest
+
+    def _same_mag(self, r: _Request, candidates: list[BindingCacheEntry]) -> _Found:
+        # HI 5: a re-registration; only this MAG's entry can be meant.
+        for bce in candidates:
+            if bce.proxy_coa == r.src:
+                return _Lookup.EXISTING, bce
+        return _Lookup.NEW, None
+
+    def _nothing_to_deregister(self, r: _Request, bce: BindingCacheEntry | None) -> list[Action]:
+        # RFC 6275 §10.3.2, which RFC 5213 builds on: nothing to de-register.
+        raise Reject(Status.NOT_HOME_AGENT_FOR_THIS_MOBILE_NODE, why="no binding")
 
     # ------------------------------------------------------------------ transitions
 
@@ -732,6 +770,42 @@ class LocalMobilityAnchor:
             },
             "replay_protection": self.settings.replay_protection,
         }
+
+
+_A = LocalMobilityAnchor
+
+HANDOFF_LOOKUP: dict[tuple[_Candidates, int], Callable[..., _Found]] = {
+    # With no entry for the MN, every Handoff Indicator means a new mobility session.
+    **{(_Candidates.NONE, hi): _A._new_session for hi in HandoffIndicator},
+    # §8.4 reserves 0; treated as "new", as a value RFC 5213 does not define is.
+    (_Candidates.SOME, HandoffIndicator.RESERVED): _A._new_session,
+    (_Candidates.SOME, HandoffIndicator.NEW_INTERFACE): _A._new_session,
+    (_Candidates.SOME, HandoffIndicator.DIFFERENT_INTERFACE): _A._latest,
+    (_Candidates.SOME, HandoffIndicator.SAME_INTERFACE): _A._latest_same_interface,
+    (_Candidates.SOME, HandoffIndicator.UNKNOWN): _A._latest_or_wait,
+    (_Candidates.SOME, HandoffIndicator.NOT_CHANGED): _A._same_mag,
+}
+"""RFC 5213 §5.4.1.3: (the MN's unmatched entries, Handoff Indicator) → which entry is meant."""
+
+_UNLISTED_HANDOFF_INDICATOR = _A._new_session
+"""Values 6-255, which RFC 5213 does not define: a new mobility session, never a takeover."""
+
+ON_LOOKUP: dict[tuple[_Lookup, _Purpose], Callable[..., list[Action]]] = {
+    (_Lookup.NEW, _Purpose.REGISTER): lambda lma, r, _bce: lma._create(r),
+    (_Lookup.NEW, _Purpose.DEREGISTER): _A._nothing_to_deregister,
+    (_Lookup.EXISTING, _Purpose.REGISTER): _A._update,
+    (_Lookup.EXISTING, _Purpose.DEREGISTER): _A._deregister,
+    (_Lookup.WAIT, _Purpose.REGISTER): _A._wait_for_deregistration,
+    # The awaited MAG, or another, de-registering: §5.3.5 decides, waiting or not.
+    (_Lookup.WAIT, _Purpose.DEREGISTER): _A._deregister,
+}
+"""What an admitted PBU does, by what §5.4.1 found and what the PBU asks for."""
+
+# An incomplete table would fail at run time, on a PBU; fail at import instead.
+if set(ON_LOOKUP) != {(k, p) for k in _Lookup for p in _Purpose} or set(HANDOFF_LOOKUP) != {
+    (c, hi) for c in _Candidates for hi in HandoffIndicator
+}:
+    raise RuntimeError("lma.machine: ON_LOOKUP and HANDOFF_LOOKUP must list every pair")
 
 
 def bce_row(bce: BindingCacheEntry, now: float) -> dict:
