@@ -464,13 +464,16 @@ class LocalMobilityAnchor:
             mn_id_subtype=pbu.mn_id_subtype,
             from_pool=from_pool,
         )
-        self.cache.add(bce)
-        self._timers.set(bce, bce.expires_at)
+        self._install(bce)
         self.counters["registrations"] += 1
         return [
             RouteToMag(bce.mn_id, prefixes, r.src),
             self._accept(pbu, bce, units),
         ]
+
+    def _install(self, bce: BindingCacheEntry) -> None:
+        self.cache.add(bce)
+        self._timers.set(bce, bce.expires_at)
 
     def _update(self, r: _Request, bce: BindingCacheEntry) -> list[Action]:
         """Lifetime extension (§5.3.3) or handoff (§5.3.4) of an existing entry."""
@@ -644,101 +647,20 @@ class LocalMobilityAnchor:
         ]
 
     # ------------------------------------------------------------------ restart
+    # The saved-state format lives in .persistence, which builds on this module;
+    # these two keep the machine's interface whole for the shell and the tests.
 
     def snapshot(self) -> dict:
-        """The binding cache as plain data, with wall-clock expiry, to survive a restart."""
-        now, wall = self.clock.monotonic(), self.clock.time()
-        entries = []
-        for bce in self.cache:
-            if bce.state is not BceState.ACTIVE:
-                continue
-            entries.append(
-                {
-                    "mn_id": bce.mn_id.hex(),
-                    "mn_id_subtype": bce.mn_id_subtype,
-                    "prefixes": [str(p) for p in bce.prefixes],
-                    "proxy_coa": bce.proxy_coa,
-                    "att": bce.access_technology_type,
-                    "ll_id": bce.mn_link_layer_id.hex() if bce.mn_link_layer_id else None,
-                    "hi": bce.handoff_indicator,
-                    "mag_link_local": bce.mag_link_local.hex() if bce.mag_link_local else None,
-                    "lifetime": bce.lifetime,
-                    "expires_wall": wall + (bce.expires_at - now),
-                    "timestamp": bce.timestamp,
-                    "sequence": bce.sequence,
-                    "handoffs": bce.handoffs,
-                    "from_pool": bce.from_pool,
-                }
-            )
-        return {"version": 1, "role": "lma", "address": self.address, "bindings": entries}
+        """The binding cache as plain data, to survive a restart."""
+        from .persistence import snapshot
+
+        return snapshot(self)
 
     def restore(self, snapshot: dict) -> list[Action]:
-        """Take back bindings saved by :meth:`snapshot` that are still valid and still allowed.
+        """Take back the saved bindings that are still valid and still allowed."""
+        from .persistence import restore
 
-        Returns the routes to install. Entries that expired meanwhile, or that the
-        current policy no longer allows, are dropped with a notice.
-        """
-        actions: list[Action] = []
-        if snapshot.get("version") != 1 or snapshot.get("role") != "lma":
-            return [Notice("warning", "ignored a saved state of another format or role")]
-        now, wall = self.clock.monotonic(), self.clock.time()
-        restored = 0
-        for item in snapshot.get("bindings", []):
-            try:
-                mn_id = bytes.fromhex(item["mn_id"])
-                prefixes = tuple(Prefix.parse(p) for p in item["prefixes"])
-                left = float(item["expires_wall"]) - wall
-                proxy_coa = item["proxy_coa"]
-            except (KeyError, TypeError, ValueError) as exc:
-                actions.append(Notice("warning", f"ignored a malformed saved binding: {exc}"))
-                continue
-            who = mn_id.decode(errors="replace")
-            if left <= 0:
-                continue
-            profile = self.policy.profile(mn_id)
-            if (
-                profile is None
-                or profile.lma != self.address
-                or not profile.enabled
-                or proxy_coa not in self.policy.accepted_mags
-                or any(self.cache.by_prefix(p) is not None for p in prefixes)
-            ):
-                actions.append(
-                    Notice("info", f"saved binding of {who} is no longer allowed; dropped")
-                )
-                continue
-            from_pool = bool(item.get("from_pool"))
-            if from_pool and (
-                self.pool is None or not all(self.pool.claim(p, mn_id) for p in prefixes)
-            ):
-                actions.append(Notice("info", f"saved prefixes of {who} left the pool; dropped"))
-                continue
-            ll_id, lla = item.get("ll_id"), item.get("mag_link_local")
-            bce = BindingCacheEntry(
-                mn_id=mn_id,
-                prefixes=prefixes,
-                proxy_coa=self._mag_addresses.get(proxy_coa, proxy_coa),
-                access_technology_type=int(item.get("att", 0)),
-                mn_link_layer_id=bytes.fromhex(ll_id) if ll_id else None,
-                handoff_indicator=int(item.get("hi", 0)),
-                mag_link_local=self._shared(bytes.fromhex(lla)) if lla else None,
-                lifetime=int(item.get("lifetime", 0)),
-                expires_at=now + left,
-                registered_at=now,
-                refreshed_at=now,
-                timestamp=item.get("timestamp"),
-                sequence=int(item.get("sequence", 0)),
-                mn_id_subtype=int(item.get("mn_id_subtype", 1)),
-                handoffs=int(item.get("handoffs", 0)),
-                from_pool=from_pool,
-            )
-            self.cache.add(bce)
-            self._timers.set(bce, bce.expires_at)
-            actions.append(RouteToMag(mn_id, prefixes, bce.proxy_coa))
-            restored += 1
-        self.counters["restored"] += restored
-        actions.append(Notice("info", f"restored {restored} bindings saved at the last shutdown"))
-        return actions
+        return restore(self, snapshot)
 
     # ------------------------------------------------------------------ views
 
