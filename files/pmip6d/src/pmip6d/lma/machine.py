@@ -10,6 +10,12 @@ Rules of this file:
   in RFC order; the first that fails decides the PBA status.
 * Binding cache lookups follow §5.4.1 and are all dict accesses, so one PBU
   costs the same with ten bindings or a million.
+* The rest of the dispatch is data too: ``HANDOFF_LOOKUP`` maps (the MN has
+  entries or not, Handoff Indicator) to the §5.4.1.3 rule that picks the entry,
+  ``ON_LOOKUP`` maps (what the lookup found, registration or de-registration)
+  to the transition. Both list every pair (checked at import); a Handoff
+  Indicator value RFC 5213 does not define is a new session, explicitly.
+* The saved-state format (``snapshot``/``restore``) lives in :mod:`.persistence`.
 
 Theory of operation. A PBU passes the admission checks, then is matched to at
 most one binding cache entry (BCE). No entry: a new mobility session gets
@@ -103,7 +109,7 @@ class _Lookup(Enum):
     """This entry, another MAG's: wait for its de-registration first (HI 4)."""
 
 
-_Found = tuple[_Lookup, "BindingCacheEntry | None"]
+_Found = tuple[_Lookup, BindingCacheEntry | None]
 
 
 class _Candidates(Enum):

@@ -12,6 +12,7 @@ Rules of this file:
 * Transitions are data: ``TRANSITIONS`` maps every (phase, event) pair to the
   handler that carries it out or to an :class:`Ignored` that says why nothing
   happens. The table is complete (checked at import), so no event falls through.
+* The saved-state format (``snapshot``/``restore``) lives in :mod:`.persistence`.
 
 Phases of a BUL entry. The binding rows' ``state`` and ``exchange`` are derived
 from the phase (``PHASE_VIEW``)::
