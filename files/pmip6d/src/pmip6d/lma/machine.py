@@ -10,6 +10,12 @@ Rules of this file:
   in RFC order; the first that fails decides the PBA status.
 * Binding cache lookups follow §5.4.1 and are all dict accesses, so one PBU
   costs the same with ten bindings or a million.
+* The rest of the dispatch is data too: ``HANDOFF_LOOKUP`` maps (the MN has
+  entries or not, Handoff Indicator) to the §5.4.1.3 rule that picks the entry,
+  ``ON_LOOKUP`` maps (what the lookup found, registration or de-registration)
+  to the transition. Both list every pair (checked at import); a Handoff
+  Indicator value RFC 5213 does not define is a new session, explicitly.
+* The saved-state format (``snapshot``/``restore``) lives in :mod:`.persistence`.
 
 Theory of operation. A PBU passes the admission checks, then is matched to at
 most one binding cache entry (BCE). No entry: a new mobility session gets
@@ -93,9 +99,30 @@ class PendingRegistration:
 
 
 class _Lookup(Enum):
+    """What §5.4.1 found for a PBU."""
+
     NEW = "new"
+    """No entry: a new mobility session."""
     EXISTING = "existing"
+    """This entry: a refresh, a handoff or its de-registration."""
     WAIT = "wait"
+    """This entry, another MAG's: wait for its de-registration first (HI 4)."""
+
+
+_Found = tuple[_Lookup, BindingCacheEntry | None]
+
+
+class _Candidates(Enum):
+    """The situation §5.4.1.3 decides in: the MN's entries no prefix or link id matched."""
+
+    NONE = "none"
+    SOME = "some"
+
+
+class _Purpose(Enum):
+    REGISTER = "register"
+    """A registration or a refresh (lifetime > 0)."""
+    DEREGISTER = "deregister"
 
 
 Check = Callable[["LocalMobilityAnchor", _Request], bool]
@@ -166,6 +193,10 @@ class Reject(Exception):
         self.status = status
         self.sequence = sequence
         self.why = why
+
+
+def _newest(entries: list[BindingCacheEntry]) -> BindingCacheEntry:
+    return max(entries, key=lambda b: b.refreshed_at)
 
 
 def _sequence_newer(new: int, old: int) -> bool:
@@ -241,15 +272,8 @@ class LocalMobilityAnchor:
             kind, bce = self._lookup(request)
             if bce is not None:
                 self._check_order(request.src, pbu, bce)
-                if pbu.is_deregistration:
-                    return self._deregister(request, bce)
-                if kind is _Lookup.WAIT:
-                    return self._wait_for_deregistration(request, bce)
-                return self._update(request, bce)
-            if pbu.is_deregistration:
-                # RFC 6275 §10.3.2, which RFC 5213 builds on: nothing to de-register.
-                raise Reject(Status.NOT_HOME_AGENT_FOR_THIS_MOBILE_NODE, why="no binding")
-            return self._create(request)
+            purpose = _Purpose.DEREGISTER if pbu.is_deregistration else _Purpose.REGISTER
+            return ON_LOOKUP[kind, purpose](self, request, bce)
         except Reject as rej:
             return self._reject(request, rej.status, rej.sequence, rej.why)
 
@@ -337,25 +361,45 @@ class LocalMobilityAnchor:
             bce = self.cache.by_link(mn_id, att, pbu.mn_link_layer_id)
             if bce is not None:
                 return _Lookup.EXISTING, bce
-        hi = pbu.handoff_indicator
         candidates = self.cache.by_mn(mn_id)
-        if hi == HandoffIndicator.NEW_INTERFACE or not candidates:
-            return _Lookup.NEW, None
-        if hi == HandoffIndicator.NOT_CHANGED:
-            for bce in candidates:
-                if bce.proxy_coa == r.src:
-                    return _Lookup.EXISTING, bce
-            return _Lookup.NEW, None
-        if hi == HandoffIndicator.SAME_INTERFACE:
-            candidates = [b for b in candidates if b.access_technology_type == att] or candidates
-        latest = max(candidates, key=lambda b: b.refreshed_at)
-        if hi == HandoffIndicator.UNKNOWN:
-            if latest.proxy_coa != r.src and latest.state is BceState.ACTIVE:
-                return _Lookup.WAIT, latest
-            return _Lookup.EXISTING, latest
-        if hi in (HandoffIndicator.DIFFERENT_INTERFACE, HandoffIndicator.SAME_INTERFACE):
-            return _Lookup.EXISTING, latest
+        situation = _Candidates.SOME if candidates else _Candidates.NONE
+        hi = pbu.handoff_indicator
+        rule = HANDOFF_LOOKUP.get((situation, hi), _UNLISTED_HANDOFF_INDICATOR)
+        return rule(self, r, candidates)
+
+    # §5.4.1.3, one per Handoff Indicator value: which of the MN's entries, if any.
+
+    def _new_session(self, r: _Request, candidates: list[BindingCacheEntry]) -> _Found:
         return _Lookup.NEW, None
+
+    def _latest(self, r: _Request, candidates: list[BindingCacheEntry]) -> _Found:
+        # HI 2: the MN moved its session to another interface; the newest entry is it.
+        return _Lookup.EXISTING, _newest(candidates)
+
+    def _latest_same_interface(self, r: _Request, candidates: list[BindingCacheEntry]) -> _Found:
+        # HI 3: the same interface moved to this MAG; prefer entries of its technology.
+        att = r.pbu.access_technology_type
+        same = [b for b in candidates if b.access_technology_type == att] or candidates
+        return _Lookup.EXISTING, _newest(same)
+
+    def _latest_or_wait(self, r: _Request, candidates: list[BindingCacheEntry]) -> _Found:
+        # HI 4: handoff or new interface, nobody knows; if the newest entry is another
+        # MAG's and still active, wait MaxDelayBeforeNewBCEAssign for its de-registration.
+        latest = _newest(candidates)
+        if latest.proxy_coa != r.src and latest.state is BceState.ACTIVE:
+            return _Lookup.WAIT, latest
+        return _Lookup.EXISTING, latest
+
+    def _same_mag(self, r: _Request, candidates: list[BindingCacheEntry]) -> _Found:
+        # HI 5: a re-registration; only this MAG's entry can be meant.
+        for bce in candidates:
+            if bce.proxy_coa == r.src:
+                return _Lookup.EXISTING, bce
+        return _Lookup.NEW, None
+
+    def _nothing_to_deregister(self, r: _Request, bce: BindingCacheEntry | None) -> list[Action]:
+        # RFC 6275 §10.3.2, which RFC 5213 builds on: nothing to de-register.
+        raise Reject(Status.NOT_HOME_AGENT_FOR_THIS_MOBILE_NODE, why="no binding")
 
     # ------------------------------------------------------------------ transitions
 
@@ -427,13 +471,16 @@ class LocalMobilityAnchor:
             mn_id_subtype=pbu.mn_id_subtype,
             from_pool=from_pool,
         )
-        self.cache.add(bce)
-        self._timers.set(bce, bce.expires_at)
+        self._install(bce)
         self.counters["registrations"] += 1
         return [
             RouteToMag(bce.mn_id, prefixes, r.src),
             self._accept(pbu, bce, units),
         ]
+
+    def _install(self, bce: BindingCacheEntry) -> None:
+        self.cache.add(bce)
+        self._timers.set(bce, bce.expires_at)
 
     def _update(self, r: _Request, bce: BindingCacheEntry) -> list[Action]:
         """Lifetime extension (§5.3.3) or handoff (§5.3.4) of an existing entry."""
@@ -607,101 +654,20 @@ class LocalMobilityAnchor:
         ]
 
     # ------------------------------------------------------------------ restart
+    # The saved-state format lives in .persistence, which builds on this module;
+    # these two keep the machine's interface whole for the shell and the tests.
 
     def snapshot(self) -> dict:
-        """The binding cache as plain data, with wall-clock expiry, to survive a restart."""
-        now, wall = self.clock.monotonic(), self.clock.time()
-        entries = []
-        for bce in self.cache:
-            if bce.state is not BceState.ACTIVE:
-                continue
-            entries.append(
-                {
-                    "mn_id": bce.mn_id.hex(),
-                    "mn_id_subtype": bce.mn_id_subtype,
-                    "prefixes": [str(p) for p in bce.prefixes],
-                    "proxy_coa": bce.proxy_coa,
-                    "att": bce.access_technology_type,
-                    "ll_id": bce.mn_link_layer_id.hex() if bce.mn_link_layer_id else None,
-                    "hi": bce.handoff_indicator,
-                    "mag_link_local": bce.mag_link_local.hex() if bce.mag_link_local else None,
-                    "lifetime": bce.lifetime,
-                    "expires_wall": wall + (bce.expires_at - now),
-                    "timestamp": bce.timestamp,
-                    "sequence": bce.sequence,
-                    "handoffs": bce.handoffs,
-                    "from_pool": bce.from_pool,
-                }
-            )
-        return {"version": 1, "role": "lma", "address": self.address, "bindings": entries}
+        """The binding cache as plain data, to survive a restart."""
+        from .persistence import snapshot
+
+        return snapshot(self)
 
     def restore(self, snapshot: dict) -> list[Action]:
-        """Take back bindings saved by :meth:`snapshot` that are still valid and still allowed.
+        """Take back the saved bindings that are still valid and still allowed."""
+        from .persistence import restore
 
-        Returns the routes to install. Entries that expired meanwhile, or that the
-        current policy no longer allows, are dropped with a notice.
-        """
-        actions: list[Action] = []
-        if snapshot.get("version") != 1 or snapshot.get("role") != "lma":
-            return [Notice("warning", "ignored a saved state of another format or role")]
-        now, wall = self.clock.monotonic(), self.clock.time()
-        restored = 0
-        for item in snapshot.get("bindings", []):
-            try:
-                mn_id = bytes.fromhex(item["mn_id"])
-                prefixes = tuple(Prefix.parse(p) for p in item["prefixes"])
-                left = float(item["expires_wall"]) - wall
-                proxy_coa = item["proxy_coa"]
-            except (KeyError, TypeError, ValueError) as exc:
-                actions.append(Notice("warning", f"ignored a malformed saved binding: {exc}"))
-                continue
-            who = mn_id.decode(errors="replace")
-            if left <= 0:
-                continue
-            profile = self.policy.profile(mn_id)
-            if (
-                profile is None
-                or profile.lma != self.address
-                or not profile.enabled
-                or proxy_coa not in self.policy.accepted_mags
-                or any(self.cache.by_prefix(p) is not None for p in prefixes)
-            ):
-                actions.append(
-                    Notice("info", f"saved binding of {who} is no longer allowed; dropped")
-                )
-                continue
-            from_pool = bool(item.get("from_pool"))
-            if from_pool and (
-                self.pool is None or not all(self.pool.claim(p, mn_id) for p in prefixes)
-            ):
-                actions.append(Notice("info", f"saved prefixes of {who} left the pool; dropped"))
-                continue
-            ll_id, lla = item.get("ll_id"), item.get("mag_link_local")
-            bce = BindingCacheEntry(
-                mn_id=mn_id,
-                prefixes=prefixes,
-                proxy_coa=self._mag_addresses.get(proxy_coa, proxy_coa),
-                access_technology_type=int(item.get("att", 0)),
-                mn_link_layer_id=bytes.fromhex(ll_id) if ll_id else None,
-                handoff_indicator=int(item.get("hi", 0)),
-                mag_link_local=self._shared(bytes.fromhex(lla)) if lla else None,
-                lifetime=int(item.get("lifetime", 0)),
-                expires_at=now + left,
-                registered_at=now,
-                refreshed_at=now,
-                timestamp=item.get("timestamp"),
-                sequence=int(item.get("sequence", 0)),
-                mn_id_subtype=int(item.get("mn_id_subtype", 1)),
-                handoffs=int(item.get("handoffs", 0)),
-                from_pool=from_pool,
-            )
-            self.cache.add(bce)
-            self._timers.set(bce, bce.expires_at)
-            actions.append(RouteToMag(mn_id, prefixes, bce.proxy_coa))
-            restored += 1
-        self.counters["restored"] += restored
-        actions.append(Notice("info", f"restored {restored} bindings saved at the last shutdown"))
-        return actions
+        return restore(self, snapshot)
 
     # ------------------------------------------------------------------ views
 
@@ -733,6 +699,42 @@ class LocalMobilityAnchor:
             },
             "replay_protection": self.settings.replay_protection,
         }
+
+
+_A = LocalMobilityAnchor
+
+HANDOFF_LOOKUP: dict[tuple[_Candidates, int], Callable[..., _Found]] = {
+    # With no entry for the MN, every Handoff Indicator means a new mobility session.
+    **{(_Candidates.NONE, hi): _A._new_session for hi in HandoffIndicator},
+    # §8.4 reserves 0; treated as "new", as a value RFC 5213 does not define is.
+    (_Candidates.SOME, HandoffIndicator.RESERVED): _A._new_session,
+    (_Candidates.SOME, HandoffIndicator.NEW_INTERFACE): _A._new_session,
+    (_Candidates.SOME, HandoffIndicator.DIFFERENT_INTERFACE): _A._latest,
+    (_Candidates.SOME, HandoffIndicator.SAME_INTERFACE): _A._latest_same_interface,
+    (_Candidates.SOME, HandoffIndicator.UNKNOWN): _A._latest_or_wait,
+    (_Candidates.SOME, HandoffIndicator.NOT_CHANGED): _A._same_mag,
+}
+"""RFC 5213 §5.4.1.3: (the MN's unmatched entries, Handoff Indicator) → which entry is meant."""
+
+_UNLISTED_HANDOFF_INDICATOR = _A._new_session
+"""Values 6-255, which RFC 5213 does not define: a new mobility session, never a takeover."""
+
+ON_LOOKUP: dict[tuple[_Lookup, _Purpose], Callable[..., list[Action]]] = {
+    (_Lookup.NEW, _Purpose.REGISTER): lambda lma, r, _bce: lma._create(r),
+    (_Lookup.NEW, _Purpose.DEREGISTER): _A._nothing_to_deregister,
+    (_Lookup.EXISTING, _Purpose.REGISTER): _A._update,
+    (_Lookup.EXISTING, _Purpose.DEREGISTER): _A._deregister,
+    (_Lookup.WAIT, _Purpose.REGISTER): _A._wait_for_deregistration,
+    # The awaited MAG, or another, de-registering: §5.3.5 decides, waiting or not.
+    (_Lookup.WAIT, _Purpose.DEREGISTER): _A._deregister,
+}
+"""What an admitted PBU does, by what §5.4.1 found and what the PBU asks for."""
+
+# An incomplete table would fail at run time, on a PBU; fail at import instead.
+if set(ON_LOOKUP) != {(k, p) for k in _Lookup for p in _Purpose} or set(HANDOFF_LOOKUP) != {
+    (c, hi) for c in _Candidates for hi in HandoffIndicator
+}:
+    raise RuntimeError("lma.machine: ON_LOOKUP and HANDOFF_LOOKUP must list every pair")
 
 
 def bce_row(bce: BindingCacheEntry, now: float) -> dict:

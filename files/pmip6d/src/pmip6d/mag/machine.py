@@ -9,6 +9,37 @@ Rules of this file:
   (layer-2 events) or by MN-Identifier (PBAs, which echo it).
 * Every PBU transmission, retransmissions included, carries a fresh sequence
   number and timestamp; a PBA counts only if it answers the newest one.
+* Transitions are data: ``TRANSITIONS`` maps every (phase, event) pair to the
+  handler that carries it out or to an :class:`Ignored` that says why nothing
+  happens. The table is complete (checked at import), so no event falls through.
+* The saved-state format (``snapshot``/``restore``) lives in :mod:`.persistence`.
+
+Phases of a BUL entry. The binding rows' ``state`` and ``exchange`` are derived
+from the phase (``PHASE_VIEW``)::
+
+    phase                 state          exchange    meaning
+    REGISTERING           registering    register    PBU sent, the MN is attached
+    REGISTERING_DETACHED  registering    register    PBU sent, the MN left meanwhile
+    ACTIVE                active         none        bound; the timer is the refresh time
+    REFRESHING            active         refresh     bound; a refresh PBU is sent
+    DEREGISTERING         deregistering  deregister  a de-registration PBU is sent
+
+Events: ATTACH (the MN associates again while its entry exists), DETACH,
+ACCEPTED and REJECTED (a PBA answering the newest PBU of the exchange in
+flight), TIMEOUT (the entry's timer is due)::
+
+    phase \\ event  ATTACH        DETACH         ACCEPTED        REJECTED      TIMEOUT
+    REGISTERING    -             REG._DETACHED  ACTIVE, serve   resend|gone   resend|gone
+    REG._DETACHED  REGISTERING   -              DEREGISTERING   resend|gone   DEREGISTERING
+    ACTIVE         serve again   DEREGISTERING  - (unmatched)   - (unmatched) REFRESHING
+    REFRESHING     serve again   DEREGISTERING  ACTIVE          resend|gone   resend|gone
+    DEREGISTERING  REGISTERING   -              gone            resend|gone   resend|gone
+
+"-": ignored; "resend": the same exchange again with a new sequence number
+(back-off, or a resynchronisation after a reject); "gone": the entry is
+forgotten (a failure says why and stops the service). An attach with no entry
+creates one in REGISTERING; a detach or a PBA with no entry is counted and
+dropped.
 
 Theory of operation. An attach event looks the MAC up in the policy store,
 creates a BUL entry and sends a PBU (REGISTERING). A matching accepting PBA
@@ -25,12 +56,13 @@ from __future__ import annotations
 
 import socket
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
 from ..actions import Action, MobileNodeBinding, Notice, Send, ServeMobileNode, StopServing
 from ..clock import Clock
-from ..policy import MagView
+from ..policy import MagView, MobileNodeProfile
 from ..rules import mac_text
 from ..timers import TimerQueue
 from ..wire import timestamp as ts
@@ -65,18 +97,49 @@ class MagSettings:
 
 
 class BulState(Enum):
+    """The state shown in the binding rows (derived from the entry's :class:`Phase`)."""
+
     REGISTERING = "registering"
     ACTIVE = "active"
     DEREGISTERING = "deregistering"
 
 
 class _Txn(Enum):
-    """The PBU exchange in flight for an entry, if any."""
+    """The PBU exchange in flight for an entry, if any (the rows' ``exchange``)."""
 
     NONE = "none"
     REGISTER = "register"
     REFRESH = "refresh"
     DEREGISTER = "deregister"
+
+
+class Phase(Enum):
+    """Where a BUL entry is; see the table at the top of this file."""
+
+    REGISTERING = "registering"
+    REGISTERING_DETACHED = "registering_detached"
+    ACTIVE = "active"
+    REFRESHING = "refreshing"
+    DEREGISTERING = "deregistering"
+
+
+class Event(Enum):
+    """What can happen to an existing BUL entry."""
+
+    ATTACH = "attach"
+    DETACH = "detach"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    TIMEOUT = "timeout"
+
+
+PHASE_VIEW: dict[Phase, tuple[BulState, _Txn]] = {
+    Phase.REGISTERING: (BulState.REGISTERING, _Txn.REGISTER),
+    Phase.REGISTERING_DETACHED: (BulState.REGISTERING, _Txn.REGISTER),
+    Phase.ACTIVE: (BulState.ACTIVE, _Txn.NONE),
+    Phase.REFRESHING: (BulState.ACTIVE, _Txn.REFRESH),
+    Phase.DEREGISTERING: (BulState.DEREGISTERING, _Txn.DEREGISTER),
+}
 
 
 @dataclass(slots=True, eq=False)
@@ -87,7 +150,7 @@ class BulEntry:
     interface: str | None
     handoff_indicator: int
     access_technology_type: int
-    state: BulState = BulState.REGISTERING
+    phase: Phase = Phase.REGISTERING
     prefixes: tuple[Prefix, ...] = ()
     lifetime: int = 0
     """Granted lifetime in seconds."""
@@ -96,14 +159,19 @@ class BulEntry:
     registered_at: float = 0.0
     sequence: int = 0
     """Sequence number of the newest PBU sent for this entry."""
-    txn: _Txn = _Txn.NONE
     txn_timeout: float = 0.0
     """Current retransmission timeout of the exchange in flight (doubles each time)."""
-    detached: bool = False
-    """The MN left while its registration was in flight: de-register once it is accepted."""
     resyncs: int = 0
     timer_id: int = 0
     timer_due: float = 0.0
+
+    @property
+    def state(self) -> BulState:
+        return PHASE_VIEW[self.phase][0]
+
+    @property
+    def txn(self) -> _Txn:
+        return PHASE_VIEW[self.phase][1]
 
     def snapshot(self, link_local: bytes | None) -> MobileNodeBinding:
         return MobileNodeBinding(
@@ -115,6 +183,26 @@ class BulEntry:
             lifetime=self.lifetime,
             interface=self.interface,
         )
+
+
+@dataclass(slots=True, frozen=True)
+class Refusal:
+    """Why this MAG does not serve a MAC: the counter and the operator's message."""
+
+    counter: str
+    why: str
+
+
+@dataclass(slots=True, frozen=True)
+class Ignored:
+    """A table entry for an event that changes nothing in that phase."""
+
+    why: str
+    counter: str | None = None
+    """Counted under this name, when the event is worth seeing in ``counters``."""
+
+
+Handler = Callable[["MobileAccessGateway", BulEntry, "ProxyBindingAck | None", float], list[Action]]
 
 
 class MobileAccessGateway:
@@ -155,14 +243,13 @@ class MobileAccessGateway:
         self.counters["attach"] += 1
         entry = self._by_mac.get(mac)
         if entry is not None:
-            return self._reattach(entry, interface)
-        profile = self.policy.profile_for_mac(mac)
-        if profile is None:
-            self.counters["attach_unknown_mn"] += 1
-            return [Notice("warning", f"no policy profile for MAC {mac_text(mac)}: not served")]
-        if profile.mags is not None and self.address not in profile.mags:
-            self.counters["attach_not_allowed_here"] += 1
-            return [Notice("warning", f"{profile.mn_id.decode()} may not be served by this MAG")]
+            if interface is not None:
+                entry.interface = interface
+            return self._dispatch(entry, Event.ATTACH)
+        profile = self._admit(mac)
+        if isinstance(profile, Refusal):
+            self.counters[profile.counter] += 1
+            return [Notice("warning", profile.why)]
         now = self.clock.monotonic()
         entry = BulEntry(
             mac=mac,
@@ -174,9 +261,8 @@ class MobileAccessGateway:
             prefixes=profile.hnps,
             attached_at=now,
         )
-        self._by_mac[mac] = entry
-        self._by_mn_id[entry.mn_id] = entry
-        return self._start(entry, _Txn.REGISTER)
+        self._add(entry)
+        return self._start(entry, Phase.REGISTERING)
 
     def detach(self, mac: bytes) -> list[Action]:
         """Layer 2 says the MN left (disassociated, roamed away, timed out)."""
@@ -185,18 +271,7 @@ class MobileAccessGateway:
         if entry is None:
             self.counters["detach_unknown"] += 1
             return []
-        if entry.state is BulState.REGISTERING:
-            if entry.txn is _Txn.REGISTER:
-                # A PBA may still come; de-register then, or give up quietly at timeout.
-                entry.detached = True
-                return []
-            self._forget(entry)
-            return []
-        if entry.state is BulState.DEREGISTERING:
-            return []
-        actions: list[Action] = [StopServing(entry.snapshot(self._link_local), "detached")]
-        entry.state = BulState.DEREGISTERING
-        return actions + self._start(entry, _Txn.DEREGISTER)
+        return self._dispatch(entry, Event.DETACH)
 
     def receive(self, src: str, data: bytes, received_at: float | None = None) -> list[Action]:
         """Bytes read from the Mobility Header socket → actions. Never raises on bad input.
@@ -220,7 +295,6 @@ class MobileAccessGateway:
         entry = self._by_mn_id.get(pba.mn_id) if pba.mn_id is not None else None
         if (
             entry is None
-            or entry.txn is _Txn.NONE
             or src != entry.lma
             # A 135 reject carries the LMA's last accepted sequence number, not ours.
             or (
@@ -231,46 +305,195 @@ class MobileAccessGateway:
             # Late answer to a retransmitted PBU, a duplicate, or not ours at all.
             self.counters["pba_unmatched"] += 1
             return []
-        txn = entry.txn
-        entry.txn = _Txn.NONE
-        self._timers.cancel(entry)
-        if pba.accepted:
-            return self._accepted(entry, txn, pba)
-        return self._rejected(entry, txn, pba)
+        event = Event.ACCEPTED if pba.accepted else Event.REJECTED
+        return self._dispatch(entry, event, pba)
 
     def on_timer(self) -> list[Action]:
         now = self.clock.monotonic()
         actions: list[Action] = []
         for entry in self._timers.pop_due(now):
-            actions += self._timer(entry, now)
+            actions += self._dispatch(entry, Event.TIMEOUT, now=now)
         return actions
 
     def next_deadline(self) -> float | None:
         return self._timers.next_deadline()
 
-    # ------------------------------------------------------------------ transitions
-
-    def _reattach(self, entry: BulEntry, interface: str | None) -> list[Action]:
-        if interface is not None:
-            entry.interface = interface
-        if entry.state is BulState.ACTIVE:
-            # Re-association while the binding holds: serve again (a fresh RA burst).
-            self.counters["reattach_active"] += 1
-            return [ServeMobileNode(entry.snapshot(self._link_local))]
-        if entry.state is BulState.REGISTERING:
-            entry.detached = False
+    def _dispatch(
+        self,
+        entry: BulEntry,
+        event: Event,
+        pba: ProxyBindingAck | None = None,
+        now: float = 0.0,
+    ) -> list[Action]:
+        """The single place an event meets an entry: look the pair up in ``TRANSITIONS``."""
+        rule = TRANSITIONS[entry.phase, event]
+        if isinstance(rule, Ignored):
+            if rule.counter is not None:
+                self.counters[rule.counter] += 1
             return []
-        # DEREGISTERING: the MN came back before the LMA answered; register again.
-        entry.state = BulState.REGISTERING
-        entry.detached = False
+        return rule(self, entry, pba, now)
+
+    # ------------------------------------------------------------------ handlers
+    # One per non-ignored cell of the table; each leaves the entry in a phase of
+    # the table's row or forgets it.
+
+    def _on_attach_detached(self, entry: BulEntry, _pba: ProxyBindingAck | None, _now: float):
+        # The MN came back before the LMA answered: carry on with the registration.
+        entry.phase = Phase.REGISTERING
+        return []
+
+    def _on_attach_bound(self, entry: BulEntry, _pba: ProxyBindingAck | None, _now: float):
+        # Re-association while the binding holds: serve again (a fresh RA burst).
+        self.counters["reattach_active"] += 1
+        return [ServeMobileNode(entry.snapshot(self._link_local))]
+
+    def _on_attach_leaving(self, entry: BulEntry, _pba: ProxyBindingAck | None, _now: float):
+        # The MN came back before the LMA answered the de-registration; register again.
         entry.handoff_indicator = (
             HandoffIndicator.NOT_CHANGED if entry.prefixes else entry.handoff_indicator
         )
-        return self._start(entry, _Txn.REGISTER)
+        return self._start(entry, Phase.REGISTERING)
 
-    def _start(self, entry: BulEntry, txn: _Txn) -> list[Action]:
-        entry.txn = txn
-        entry.txn_timeout = self._first_timeout if txn is _Txn.REGISTER else self._retry_timeout
+    def _on_detach_registering(self, entry: BulEntry, _pba: ProxyBindingAck | None, _now: float):
+        # A PBA may still come; de-register then, or give up quietly at timeout.
+        entry.phase = Phase.REGISTERING_DETACHED
+        return []
+
+    def _on_detach_bound(self, entry: BulEntry, _pba: ProxyBindingAck | None, _now: float):
+        stop = StopServing(entry.snapshot(self._link_local), "detached")
+        return [stop, *self._start(entry, Phase.DEREGISTERING)]
+
+    def _on_accepted(self, entry: BulEntry, pba: ProxyBindingAck | None, _now: float):
+        """A registration or a refresh accepted (§6.9.1.2)."""
+        assert pba is not None
+        self._timers.cancel(entry)
+        now = self.clock.monotonic()
+        prefixes = tuple(p for p in pba.home_network_prefixes if not p.is_zero)
+        if not prefixes or pba.lifetime_units == 0:
+            self.counters["pba_accept_unusable"] += 1
+            return self._fail(entry, "LMA accepted the PBU but granted no prefix or no lifetime")
+        first = entry.phase is not Phase.REFRESHING
+        changed = prefixes != entry.prefixes
+        entry.prefixes = prefixes
+        entry.lifetime = pba.lifetime
+        entry.expires_at = now + pba.lifetime
+        if entry.phase is Phase.REGISTERING_DETACHED:
+            # The MN left while we registered it: undo at the LMA straight away.
+            return self._start(entry, Phase.DEREGISTERING)
+        entry.phase = Phase.ACTIVE
+        self._timers.set(entry, now + pba.lifetime * self.settings.refresh_fraction)
+        if first:
+            entry.registered_at = now
+            self.counters["registered"] += 1
+            return [ServeMobileNode(entry.snapshot(self._link_local))]
+        self.counters["refreshed"] += 1
+        if changed:
+            return [ServeMobileNode(entry.snapshot(self._link_local))]
+        return []
+
+    def _on_deregistered(self, entry: BulEntry, _pba: ProxyBindingAck | None, _now: float):
+        self.counters["deregistered"] += 1
+        self._forget(entry)
+        return []
+
+    def _on_rejected(self, entry: BulEntry, pba: ProxyBindingAck | None, _now: float):
+        assert pba is not None
+        self._timers.cancel(entry)
+        status = pba.status
+        self.counters[f"rejected.{status_name(status)}"] += 1
+        leaving = entry.phase is Phase.DEREGISTERING
+        if (
+            status == Status.SEQUENCE_NUMBER_OUT_OF_WINDOW
+            and entry.resyncs < self.settings.max_sequence_resyncs
+        ):
+            # RFC 5213 §5.5: the PBA carries the last sequence number the LMA accepted
+            # (perhaps from another MAG); continue above it.
+            self._next_sequence = (pba.sequence + 1) & 0xFFFF
+            entry.resyncs += 1
+            return [self._transmit(entry)]
+        if (
+            status == Status.TIMESTAMP_LOWER_THAN_PREV_ACCEPTED
+            and not leaving
+            and entry.resyncs < self.settings.max_sequence_resyncs
+        ):
+            # Another MAG's message with a later timestamp got there first (clock
+            # skew or a race); a retransmission carries a fresh timestamp.
+            entry.resyncs += 1
+            return [self._transmit(entry)]
+        if leaving:
+            self._forget(entry)
+            return [
+                Notice(
+                    "info",
+                    f"LMA refused de-registration of {entry.mn_id.decode()}: {status_name(status)}",
+                )
+            ]
+        why = f"LMA {entry.lma} rejected {entry.mn_id.decode()}: {status_name(status)} ({status})"
+        if status == Status.TIMESTAMP_MISMATCH and pba.timestamp is not None:
+            offset = ts.to_unix(pba.timestamp) - self.clock.time()
+            why += f"; the LMA clock is {offset:+.3f} s from ours"
+        return self._fail(entry, why)
+
+    def _on_refresh_due(self, entry: BulEntry, _pba: ProxyBindingAck | None, _now: float):
+        entry.phase = Phase.REFRESHING
+        entry.txn_timeout = self._retry_timeout
+        return [self._transmit(entry)]
+
+    def _on_left_unanswered(self, entry: BulEntry, _pba: ProxyBindingAck | None, _now: float):
+        # The MN left before the LMA answered; make sure no binding is left behind.
+        return self._start(entry, Phase.DEREGISTERING)
+
+    def _on_unanswered(self, entry: BulEntry, _pba: ProxyBindingAck | None, now: float):
+        """No PBA within the retransmission timeout: resend with back-off, or give up."""
+        if entry.phase is Phase.REFRESHING and now >= entry.expires_at:
+            self.counters["expired"] += 1
+            return self._fail(
+                entry, f"binding of {entry.mn_id.decode()} expired: no PBA from {entry.lma}"
+            )
+        next_timeout = entry.txn_timeout * 2
+        if next_timeout > self._max_timeout:
+            self.counters[f"gave_up.{entry.txn.value}"] += 1
+            if entry.phase is Phase.DEREGISTERING:
+                self._forget(entry)
+                return [Notice("info", f"no answer to de-registration of {entry.mn_id.decode()}")]
+            if entry.phase is Phase.REFRESHING:
+                # Keep trying at the longest interval until the binding runs out.
+                next_timeout = self._max_timeout
+            else:
+                return self._fail(entry, f"no PBA from LMA {entry.lma} for {entry.mn_id.decode()}")
+        entry.txn_timeout = next_timeout
+        self.counters["pbu_retransmitted"] += 1
+        return [self._transmit(entry)]
+
+    # ------------------------------------------------------------------ helpers
+
+    def _admit(self, mac: bytes) -> MobileNodeProfile | Refusal:
+        """The policy profile this MAG serves ``mac`` with, or why it does not serve it.
+
+        Shared by :meth:`attach` and :func:`.persistence.restore`: a saved binding must
+        still be allowed by the policy the agent restarted with.
+        """
+        profile = self.policy.profile_for_mac(mac)
+        if profile is None:
+            return Refusal(
+                "attach_unknown_mn", f"no policy profile for MAC {mac_text(mac)}: not served"
+            )
+        if profile.mags is not None and self.address not in profile.mags:
+            return Refusal(
+                "attach_not_allowed_here", f"{profile.mn_id.decode()} may not be served by this MAG"
+            )
+        return profile
+
+    def _add(self, entry: BulEntry) -> None:
+        self._by_mac[entry.mac] = entry
+        self._by_mn_id[entry.mn_id] = entry
+
+    def _start(self, entry: BulEntry, phase: Phase) -> list[Action]:
+        """Begin a new exchange (registration or de-registration) and send its first PBU."""
+        entry.phase = phase
+        entry.txn_timeout = (
+            self._first_timeout if phase is Phase.REGISTERING else self._retry_timeout
+        )
         entry.resyncs = 0
         return [self._transmit(entry)]
 
@@ -279,18 +502,18 @@ class MobileAccessGateway:
         now = self.clock.monotonic()
         entry.sequence = self._next_sequence
         self._next_sequence = (self._next_sequence + 1) & 0xFFFF
-        txn = entry.txn
-        if txn is _Txn.DEREGISTER:
+        phase = entry.phase
+        if phase is Phase.DEREGISTERING:
             units = 0
             hi = entry.handoff_indicator
-        elif txn is _Txn.REFRESH:
+        elif phase is Phase.REFRESHING:
             units = self._requested_units
             hi = HandoffIndicator.NOT_CHANGED
         else:
             units = self._requested_units
             hi = entry.handoff_indicator
         deadline = now + entry.txn_timeout
-        if txn is _Txn.REFRESH:
+        if phase is Phase.REFRESHING:
             deadline = min(deadline, entry.expires_at)
         self._timers.set(entry, deadline)
         self.counters["pbu_sent"] += 1
@@ -308,110 +531,12 @@ class MobileAccessGateway:
         )
         return Send(entry.lma, pbu)
 
-    def _accepted(self, entry: BulEntry, txn: _Txn, pba: ProxyBindingAck) -> list[Action]:
-        now = self.clock.monotonic()
-        if txn is _Txn.DEREGISTER:
-            self.counters["deregistered"] += 1
-            self._forget(entry)
-            return []
-        prefixes = tuple(p for p in pba.home_network_prefixes if not p.is_zero)
-        if not prefixes or pba.lifetime_units == 0:
-            self.counters["pba_accept_unusable"] += 1
-            return self._fail(entry, "LMA accepted the PBU but granted no prefix or no lifetime")
-        first = txn is _Txn.REGISTER
-        changed = prefixes != entry.prefixes
-        entry.prefixes = prefixes
-        entry.lifetime = pba.lifetime
-        entry.expires_at = now + pba.lifetime
-        if entry.detached:
-            # The MN left while we registered it: undo at the LMA straight away.
-            entry.state = BulState.DEREGISTERING
-            return self._start(entry, _Txn.DEREGISTER)
-        entry.state = BulState.ACTIVE
-        self._timers.set(entry, now + pba.lifetime * self.settings.refresh_fraction)
-        if first:
-            entry.registered_at = now
-            self.counters["registered"] += 1
-            return [ServeMobileNode(entry.snapshot(self._link_local))]
-        self.counters["refreshed"] += 1
-        if changed:
-            return [ServeMobileNode(entry.snapshot(self._link_local))]
-        return []
-
-    def _rejected(self, entry: BulEntry, txn: _Txn, pba: ProxyBindingAck) -> list[Action]:
-        status = pba.status
-        self.counters[f"rejected.{status_name(status)}"] += 1
-        if (
-            status == Status.SEQUENCE_NUMBER_OUT_OF_WINDOW
-            and entry.resyncs < self.settings.max_sequence_resyncs
-        ):
-            # RFC 5213 §5.5: the PBA carries the last sequence number the LMA accepted
-            # (perhaps from another MAG); continue above it.
-            self._next_sequence = (pba.sequence + 1) & 0xFFFF
-            entry.txn = txn
-            entry.resyncs += 1
-            return [self._transmit(entry)]
-        if (
-            status == Status.TIMESTAMP_LOWER_THAN_PREV_ACCEPTED
-            and txn is not _Txn.DEREGISTER
-            and entry.resyncs < self.settings.max_sequence_resyncs
-        ):
-            # Another MAG's message with a later timestamp got there first (clock
-            # skew or a race); a retransmission carries a fresh timestamp.
-            entry.txn = txn
-            entry.resyncs += 1
-            return [self._transmit(entry)]
-        if txn is _Txn.DEREGISTER:
-            self._forget(entry)
-            return [
-                Notice(
-                    "info",
-                    f"LMA refused de-registration of {entry.mn_id.decode()}: {status_name(status)}",
-                )
-            ]
-        why = f"LMA {entry.lma} rejected {entry.mn_id.decode()}: {status_name(status)} ({status})"
-        if status == Status.TIMESTAMP_MISMATCH and pba.timestamp is not None:
-            offset = ts.to_unix(pba.timestamp) - self.clock.time()
-            why += f"; the LMA clock is {offset:+.3f} s from ours"
-        return self._fail(entry, why)
-
     def _fail(self, entry: BulEntry, why: str) -> list[Action]:
         actions: list[Action] = [Notice("warning", f"{why}; {mac_text(entry.mac)} gets no service")]
         if entry.state is BulState.ACTIVE:
             actions.append(StopServing(entry.snapshot(self._link_local), why))
         self._forget(entry)
         return actions
-
-    def _timer(self, entry: BulEntry, now: float) -> list[Action]:
-        if entry.txn is _Txn.NONE:
-            if entry.state is BulState.ACTIVE:
-                entry.txn = _Txn.REFRESH
-                entry.txn_timeout = self._retry_timeout
-                return [self._transmit(entry)]
-            return []
-        if entry.txn is _Txn.REGISTER and entry.detached:
-            # The MN left before the LMA answered; make sure no binding is left behind.
-            entry.state = BulState.DEREGISTERING
-            return self._start(entry, _Txn.DEREGISTER)
-        if entry.txn is _Txn.REFRESH and now >= entry.expires_at:
-            self.counters["expired"] += 1
-            return self._fail(
-                entry, f"binding of {entry.mn_id.decode()} expired: no PBA from {entry.lma}"
-            )
-        next_timeout = entry.txn_timeout * 2
-        if next_timeout > self._max_timeout:
-            self.counters[f"gave_up.{entry.txn.value}"] += 1
-            if entry.txn is _Txn.DEREGISTER or entry.detached:
-                self._forget(entry)
-                return [Notice("info", f"no answer to de-registration of {entry.mn_id.decode()}")]
-            if entry.txn is _Txn.REFRESH:
-                # Keep trying at the longest interval until the binding runs out.
-                next_timeout = self._max_timeout
-            else:
-                return self._fail(entry, f"no PBA from LMA {entry.lma} for {entry.mn_id.decode()}")
-        entry.txn_timeout = next_timeout
-        self.counters["pbu_retransmitted"] += 1
-        return [self._transmit(entry)]
 
     def _forget(self, entry: BulEntry) -> None:
         self._timers.cancel(entry)
@@ -420,70 +545,20 @@ class MobileAccessGateway:
             del self._by_mn_id[entry.mn_id]
 
     # ------------------------------------------------------------------ restart
+    # The saved-state format lives in .persistence, which builds on this module;
+    # these two keep the machine's interface whole for the shell and the tests.
 
     def snapshot(self) -> dict:
-        """Active bindings as plain data, with wall-clock expiry, to survive a restart."""
-        now, wall = self.clock.monotonic(), self.clock.time()
-        entries = [
-            {
-                "mac": e.mac.hex(),
-                "mn_id": e.mn_id.hex(),
-                "lma": e.lma,
-                "interface": e.interface,
-                "hi": e.handoff_indicator,
-                "att": e.access_technology_type,
-                "prefixes": [str(p) for p in e.prefixes],
-                "lifetime": e.lifetime,
-                "expires_wall": wall + (e.expires_at - now),
-            }
-            for e in self._by_mac.values()
-            if e.state is BulState.ACTIVE
-        ]
-        return {"version": 1, "role": "mag", "address": self.address, "bindings": entries}
+        """Active bindings as plain data, to survive a restart."""
+        from .persistence import snapshot
+
+        return snapshot(self)
 
     def restore(self, snapshot: dict) -> list[Action]:
-        """Serve again the MNs that were bound at the last shutdown, and refresh them at once.
+        """Serve again the MNs bound at the last shutdown, and refresh them at once."""
+        from .persistence import restore
 
-        The refresh re-validates each binding with its LMA (which may have lost it);
-        expired or no longer known MNs are dropped.
-        """
-        if snapshot.get("version") != 1 or snapshot.get("role") != "mag":
-            return [Notice("warning", "ignored a saved state of another format or role")]
-        now, wall = self.clock.monotonic(), self.clock.time()
-        actions: list[Action] = []
-        for item in snapshot.get("bindings", []):
-            try:
-                mac = bytes.fromhex(item["mac"])
-                prefixes = tuple(Prefix.parse(p) for p in item["prefixes"])
-                left = float(item["expires_wall"]) - wall
-            except (KeyError, TypeError, ValueError) as exc:
-                actions.append(Notice("warning", f"ignored a malformed saved binding: {exc}"))
-                continue
-            profile = self.policy.profile_for_mac(mac)
-            if left <= 0 or profile is None or mac in self._by_mac:
-                continue
-            entry = BulEntry(
-                mac=mac,
-                mn_id=profile.mn_id,
-                lma=profile.lma,
-                interface=item.get("interface"),
-                handoff_indicator=int(item.get("hi", HandoffIndicator.NEW_INTERFACE)),
-                access_technology_type=int(item.get("att", self.settings.access_technology_type)),
-                state=BulState.ACTIVE,
-                prefixes=prefixes,
-                lifetime=int(item.get("lifetime", 0)),
-                expires_at=now + left,
-                attached_at=now,
-                registered_at=now,
-            )
-            self._by_mac[mac] = entry
-            self._by_mn_id[entry.mn_id] = entry
-            self.counters["restored"] += 1
-            actions.append(ServeMobileNode(entry.snapshot(self._link_local)))
-            entry.txn = _Txn.REFRESH
-            entry.txn_timeout = self._retry_timeout
-            actions.append(self._transmit(entry))
-        return actions
+        return restore(self, snapshot)
 
     # ------------------------------------------------------------------ views
 
@@ -528,3 +603,40 @@ class MobileAccessGateway:
             "active": active,
             "replay_protection": self.settings.replay_protection,
         }
+
+
+_G = MobileAccessGateway
+_LATE_PBA = Ignored("no exchange in flight: a late or duplicate PBA", counter="pba_unmatched")
+
+TRANSITIONS: dict[tuple[Phase, Event], Handler | Ignored] = {
+    (Phase.REGISTERING, Event.ATTACH): Ignored("registration already in flight"),
+    (Phase.REGISTERING, Event.DETACH): _G._on_detach_registering,
+    (Phase.REGISTERING, Event.ACCEPTED): _G._on_accepted,
+    (Phase.REGISTERING, Event.REJECTED): _G._on_rejected,
+    (Phase.REGISTERING, Event.TIMEOUT): _G._on_unanswered,
+    (Phase.REGISTERING_DETACHED, Event.ATTACH): _G._on_attach_detached,
+    (Phase.REGISTERING_DETACHED, Event.DETACH): Ignored("already detached"),
+    (Phase.REGISTERING_DETACHED, Event.ACCEPTED): _G._on_accepted,
+    (Phase.REGISTERING_DETACHED, Event.REJECTED): _G._on_rejected,
+    (Phase.REGISTERING_DETACHED, Event.TIMEOUT): _G._on_left_unanswered,
+    (Phase.ACTIVE, Event.ATTACH): _G._on_attach_bound,
+    (Phase.ACTIVE, Event.DETACH): _G._on_detach_bound,
+    (Phase.ACTIVE, Event.ACCEPTED): _LATE_PBA,
+    (Phase.ACTIVE, Event.REJECTED): _LATE_PBA,
+    (Phase.ACTIVE, Event.TIMEOUT): _G._on_refresh_due,
+    (Phase.REFRESHING, Event.ATTACH): _G._on_attach_bound,
+    (Phase.REFRESHING, Event.DETACH): _G._on_detach_bound,
+    (Phase.REFRESHING, Event.ACCEPTED): _G._on_accepted,
+    (Phase.REFRESHING, Event.REJECTED): _G._on_rejected,
+    (Phase.REFRESHING, Event.TIMEOUT): _G._on_unanswered,
+    (Phase.DEREGISTERING, Event.ATTACH): _G._on_attach_leaving,
+    (Phase.DEREGISTERING, Event.DETACH): Ignored("de-registration already under way"),
+    (Phase.DEREGISTERING, Event.ACCEPTED): _G._on_deregistered,
+    (Phase.DEREGISTERING, Event.REJECTED): _G._on_rejected,
+    (Phase.DEREGISTERING, Event.TIMEOUT): _G._on_unanswered,
+}
+"""Every (phase, event) pair: the handler that carries it out, or why nothing happens."""
+
+# An incomplete table would make a lookup fail at run time, in the field; fail at import.
+if set(TRANSITIONS) != {(p, e) for p in Phase for e in Event}:
+    raise RuntimeError("mag.machine.TRANSITIONS must list every (phase, event) pair")
