@@ -21,7 +21,7 @@ def serve_once(path: Path, answer: dict) -> threading.Thread:
     requests: list[dict] = []
 
     def run() -> None:
-        conn, _ = server.accept()
+        conn = server.accept()[0]
         with conn, server:
             data = b""
             while not data.endswith(b"\n"):

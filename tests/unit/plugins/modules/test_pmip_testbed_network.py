@@ -159,7 +159,7 @@ def ip_json(netns, *args):
 
 @pytest.fixture
 def names():
-    made = [f"pmipt-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    made = [f"pmipt-{uuid.uuid4().hex[:8]}-{end}" for end in ("sw", "h")]
     yield made
     for name in made:
         subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
