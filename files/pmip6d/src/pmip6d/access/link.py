@@ -77,8 +77,12 @@ NETNS_DIR = "/run/netns"
 _MAC_HEX = re.compile(r"^[0-9A-Fa-f]{12}$")
 
 
-class AccessLinkError(Exception):
-    """The interface cannot be read or configured; the message says which and why."""
+class AccessLinkError(OSError):
+    """The interface cannot be read or configured; the message says which and why.
+
+    An OSError (what the kernel's refusal is underneath): this file may import
+    nothing of the agent's, and the agent's CLI ends any OSError with its one line.
+    """
 
 
 def normalize_mac(text: Any) -> str:
