@@ -1,28 +1,38 @@
 #!/usr/bin/env bash
-# Copy the agent's shared rules into the collection's module_utils.
+# Refresh the collection's vendored copies of agent modules (plugins/module_utils).
 #
-# files/pmip6d/src/pmip6d/rules.py (the agent's schemas use it) is shipped to
-# Ansible as plugins/module_utils/pmip_rules.py (the inventory filter uses it):
-# Ansible cannot import the agent's package, so the file is vendored, byte for
-# byte. Edit the agent's copy, then run this; tests/unit/plugins/module_utils/
-# test_pmip_rules.py fails while the two differ.
+# Ansible modules run with the target's system Python and cannot import pmip6d,
+# so the few agent modules they need (stdlib only, or stdlib + pyroute2) are
+# copied byte for byte into plugins/module_utils. The agent's file is the one
+# to edit; run this script afterwards. tests/unit/plugins/test_vendored.py
+# reads the list below and fails when a copy differs from its source.
 #
-#   scripts/sync-module-utils.sh           # copy
-#   scripts/sync-module-utils.sh --check   # exit 1 if they differ (copy nothing)
+#   bash scripts/sync-module-utils.sh          copy
+#   bash scripts/sync-module-utils.sh --check  only report copies that differ (exit 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source=files/pmip6d/src/pmip6d/rules.py
-copy=plugins/module_utils/pmip_rules.py
-if [ "${1:-}" = "--check" ]; then
+
+# "agent source  collection copy", one pair a line.
+VENDORED=(
+    "files/pmip6d/src/pmip6d/access/link.py plugins/module_utils/pmip_access_link.py"
+    "files/pmip6d/src/pmip6d/control_client.py plugins/module_utils/pmip_control.py"
+    "files/pmip6d/src/pmip6d/rules.py plugins/module_utils/pmip_rules.py"
+)
+
+check=false
+[[ ${1:-} == --check ]] && check=true
+status=0
+for pair in "${VENDORED[@]}"; do
+    read -r source copy <<<"$pair"
     if cmp -s "$source" "$copy"; then
-        exit 0
+        continue
     fi
-    echo "$copy differs from $source: run scripts/sync-module-utils.sh" >&2
-    exit 1
-fi
-if cmp -s "$source" "$copy"; then
-    echo "$copy: up to date"
-else
-    cp "$source" "$copy"
-    echo "$copy: copied from $source"
-fi
+    if $check; then
+        echo "differs: $copy (from $source)" >&2
+        status=1
+    else
+        cp "$source" "$copy"
+        echo "updated: $copy"
+    fi
+done
+exit $status

@@ -2,25 +2,45 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""A MAG access interface's MAC and link-local address, through netlink (pyroute2).
+"""The identity of a MAG access interface: one MAC and one link-local address for all MAGs.
 
-RFC 5213 section 6.8: all MAGs of a domain use the same link-local address and
-(so the mobile node's neighbour cache entry stays valid) the same MAC on their
-access links, so a mobile node's default router does not change when it moves.
-This is the logic of the ``pmip_access_link`` module:
+RFC 5213 section 6.8: every MAG of a domain uses the same link-local address
+and (so that the mobile node's neighbour cache entry stays right) the same MAC
+on its access links, so a mobile node's default router does not change when it
+moves to another MAG. This module makes an interface look like that,
+idempotently, through netlink:
+
+1. ``addr_gen_mode`` none, so the kernel adds no EUI-64 link-local of its own
+   (now, or when the MAC changes or the link comes back up);
+2. the shared MAC (changed live if the driver allows it, otherwise with the
+   link taken down and up, which also flushes its IPv6 addresses);
+3. the configured link-local address, permanent and without DAD, and no other
+   fe80::/10 address.
 
 * :func:`plan` (pure): the changes that turn a :class:`LinkState` into what a
   :class:`Desired` asks for, in the order they must be made;
 * :func:`view` / :func:`predict` (pure): the before/after that check and diff
   mode show;
 * :class:`Netlink`: a thin pyroute2 shell that works with Debian 12's
-  pyroute2 0.7 and with 0.9 (attributes are read with ``get_attr`` and
-  ``get_nested``, which both have; 0.7's ``msg.get("IFLA_...")`` returns None);
+  pyroute2 0.7 (the module on hosts) and with 0.9 (the agent's venv):
+  attributes are read with ``get_attr`` and ``get_nested``, which both have
+  (0.7's ``msg.get("IFLA_...")`` returns None);
 * :func:`apply`: plan, make the link-level changes, re-read, make the address
-  changes, re-read and verify.
+  changes, re-read and verify; :func:`read_state`: one read.
 
-It mirrors ``files/pmip6d/src/pmip6d/access/link.py`` (the agent applies the
-same identity at start), re-implemented because modules cannot import pmip6d.
+With ``shared=False`` (scenario 1: per-MAG addresses) nothing is changed.
+
+One implementation for the agent (``pmip6d/access/link.py``, which applies the
+identity at every start) and the collection's ``pmip_access_link`` module (a
+byte-identical copy in ``plugins/module_utils/pmip_access_link.py``, refreshed by
+``scripts/sync-module-utils.sh`` and checked by a test): modules run with the
+target's system Python and cannot import pmip6d, so this file imports only the
+standard library and pyroute2.
+
+Notes: an administrative ``link set down`` flushes IPv6 addresses unless
+``keep_addr_on_down`` is set, so apply again after one (loss of carrier does
+not flush). With ``addr_gen_mode`` none the kernel does not autoconfigure
+addresses from RAs on this interface either, which a MAG never wants anyway.
 """
 
 from __future__ import annotations
@@ -28,11 +48,11 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import re
 import socket
 import traceback
 from collections import namedtuple
-
-from ansible_collections.netlmm.pmipv6.plugins.module_utils.pmip_binding import normalize_mac
+from typing import Any
 
 try:
     from pyroute2 import IPRoute, NetNS
@@ -45,6 +65,7 @@ else:
     PYROUTE2_IMPORT_ERROR = None
 
 ADDR_GEN_MODES = {0: "eui64", 1: "none", 2: "stable_privacy", 3: "random"}
+IN6_ADDR_GEN_MODE_EUI64 = 0
 IN6_ADDR_GEN_MODE_NONE = 1
 IFA_F_NODAD = 0x02
 IFA_F_DADFAILED = 0x08
@@ -53,10 +74,26 @@ IFA_F_PERMANENT = 0x80
 IFF_UP = 0x1
 _LINK_LOCAL = ipaddress.IPv6Network("fe80::/10")
 NETNS_DIR = "/run/netns"
+_MAC_HEX = re.compile(r"^[0-9A-Fa-f]{12}$")
 
 
-class AccessLinkError(Exception):
-    """The interface cannot be read or configured; the message says which and why."""
+class AccessLinkError(OSError):
+    """The interface cannot be read or configured; the message says which and why.
+
+    An OSError (what the kernel's refusal is underneath): this file may import
+    nothing of the agent's, and the agent's CLI ends any OSError with its one line.
+    """
+
+
+def normalize_mac(text: Any) -> str:
+    """``02:00:5E:00:53:01``, ``02-00-5e-00-53-01``, ``0200.5e00.5301`` -> ``02:00:5e:00:53:01``."""
+    if not isinstance(text, str):
+        raise ValueError(f"{text!r} is not a MAC address (quote MACs in YAML)")
+    digits = text.replace(":", "").replace("-", "").replace(".", "")
+    if not _MAC_HEX.match(digits):
+        raise ValueError(f"{text!r} is not a MAC address")
+    digits = digits.lower()
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
 # --------------------------------------------------------------------------- state
@@ -68,17 +105,17 @@ class Address(namedtuple("Address", "address prefixlen flags")):
     __slots__ = ()
 
     @property
-    def link_local(self):
+    def link_local(self) -> bool:
         return ipaddress.IPv6Address(self.address) in _LINK_LOCAL
 
     @property
-    def usable(self):
+    def usable(self) -> bool:
         """Permanent, and neither in duplicate address detection nor failed it."""
         return bool(self.flags & IFA_F_PERMANENT) and not self.flags & (
             IFA_F_TENTATIVE | IFA_F_DADFAILED
         )
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.address}/{self.prefixlen}"
 
 
@@ -88,7 +125,8 @@ class LinkState(namedtuple("LinkState", "interface index mac up addr_gen_mode ad
     __slots__ = ()
 
     @property
-    def link_locals(self):
+    def link_locals(self) -> list[Address]:
+        """The fe80::/10 addresses (scenario 1: the MAG's own, its RA source candidates)."""
         return [a for a in self.addresses if a.link_local]
 
 
@@ -97,7 +135,7 @@ class Change(namedtuple("Change", "kind value old")):
 
     __slots__ = ()
 
-    def __str__(self):
+    def __str__(self) -> str:
         if self.kind == "del_address":
             return f"remove address {self.value}"
         if self.kind == "add_address":
@@ -105,7 +143,7 @@ class Change(namedtuple("Change", "kind value old")):
         return f"set {self.kind} {self.old} -> {self.value}"
 
 
-def mode_name(mode):
+def mode_name(mode: int | None) -> str | None:
     if mode is None:
         return None
     return ADDR_GEN_MODES.get(mode, str(mode))
@@ -116,14 +154,14 @@ class Desired:
 
     def __init__(
         self,
-        interface,
-        mac=None,
-        link_local="fe80::1",
-        prefixlen=64,
-        shared=True,
-        addr_gen_mode="none",
-        remove_other_link_local=True,
-    ):
+        interface: str,
+        mac: str | None = None,
+        link_local: str = "fe80::1",
+        prefixlen: int | str = 64,
+        shared: bool = True,
+        addr_gen_mode: str = "none",
+        remove_other_link_local: bool = True,
+    ) -> None:
         if (
             not interface
             or len(interface) > 15
@@ -132,7 +170,7 @@ class Desired:
         ):
             raise ValueError(f"{interface!r} is not an interface name")
         self.interface = interface
-        self.mac = None
+        self.mac: str | None = None
         if mac is not None:
             self.mac = normalize_mac(mac)
             first = int(self.mac[:2], 16)
@@ -157,14 +195,14 @@ class Desired:
         self.remove_other_link_local = bool(remove_other_link_local)
 
     @property
-    def address_text(self):
+    def address_text(self) -> str:
         return f"{self.link_local}/{self.prefixlen}"
 
 
 # --------------------------------------------------------------------------- planning (pure)
 
 
-def plan(state, desired):
+def plan(state: LinkState, desired: Desired) -> list[Change]:
     """The changes that turn ``state`` into ``desired``, in the order to make them.
 
     Order: addr_gen_mode first (so the kernel adds no EUI-64 link-local when the
@@ -176,14 +214,14 @@ def plan(state, desired):
         return []
     if state.addr_gen_mode is None:
         raise AccessLinkError(f"{state.interface}: IPv6 is disabled on this interface")
-    changes = []
+    changes: list[Change] = []
     if desired.addr_gen_mode == "none" and state.addr_gen_mode != IN6_ADDR_GEN_MODE_NONE:
         changes.append(Change("addr_gen_mode", "none", mode_name(state.addr_gen_mode)))
     if desired.mac is not None and _same_mac(state.mac) != desired.mac:
         changes.append(Change("mac", desired.mac, state.mac))
     have = False
-    same_address = []
-    others = []
+    same_address: list[Change] = []
+    others: list[Change] = []
     for a in state.link_locals:
         ours = ipaddress.IPv6Address(a.address) == ipaddress.IPv6Address(desired.link_local)
         if ours and a.prefixlen == desired.prefixlen and a.usable and not have:
@@ -199,14 +237,14 @@ def plan(state, desired):
     return changes
 
 
-def _same_mac(text):
+def _same_mac(text: str) -> str:
     try:
         return normalize_mac(text)
     except ValueError:  # no MAC (e.g. a tunnel): compare the text as it is
         return text
 
 
-def view(state):
+def view(state: LinkState) -> dict[str, Any]:
     """The part of ``state`` the module reports and diffs."""
     return {
         "mac": state.mac,
@@ -215,7 +253,7 @@ def view(state):
     }
 
 
-def predict(state, changes):
+def predict(state: LinkState, changes: list[Change]) -> dict[str, Any]:
     """``view`` of the state after ``changes`` (what check mode reports)."""
     after = view(state)
     addresses = list(after["link_local"])
@@ -236,14 +274,14 @@ def predict(state, changes):
 # --------------------------------------------------------------------------- netlink
 
 
-def _code(exc):
+def _code(exc: BaseException) -> int | None:
     code = getattr(exc, "code", None)
     if code is None and isinstance(exc, OSError):
         code = exc.errno
     return code
 
 
-def _attr(msg, name):
+def _attr(msg: Any, name: str) -> Any:
     try:
         return msg.get_attr(name)
     except (AttributeError, KeyError):
@@ -253,7 +291,7 @@ def _attr(msg, name):
 class Netlink:
     """pyroute2 calls, the same on 0.7 and 0.9. ``netns``: a name under /run/netns."""
 
-    def __init__(self, netns=None, ipr=None):
+    def __init__(self, netns: str | None = None, ipr: Any = None) -> None:
         self.netns = netns
         self._own = ipr is None
         if ipr is not None:
@@ -274,20 +312,20 @@ class Netlink:
         except Exception as exc:
             raise AccessLinkError(f"cannot open netlink{self._where()}: {exc}") from exc
 
-    def _where(self):
+    def _where(self) -> str:
         return f" in network namespace {self.netns}" if self.netns else ""
 
-    def close(self):
+    def close(self) -> None:
         if self._own:
             self.ipr.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Netlink:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def read(self, interface):
+    def read(self, interface: str) -> LinkState:
         try:
             indexes = list(self.ipr.link_lookup(ifname=interface))
             if not indexes:
@@ -323,7 +361,7 @@ class Netlink:
             addresses=tuple(addresses),
         )
 
-    def _call(self, what, method, *args, **kwargs):
+    def _call(self, what: str, method: Any, *args: Any, **kwargs: Any) -> None:
         ignore = kwargs.pop("ignore", ())
         try:
             method(*args, **kwargs)
@@ -332,7 +370,7 @@ class Netlink:
                 return
             raise AccessLinkError(f"{what}: {exc}") from exc
 
-    def set_addr_gen_mode_none(self, state):
+    def set_addr_gen_mode_none(self, state: LinkState) -> None:
         spec = {
             "attrs": [
                 ["AF_INET6", {"attrs": [["IFLA_INET6_ADDR_GEN_MODE", IN6_ADDR_GEN_MODE_NONE]]}]
@@ -346,7 +384,7 @@ class Netlink:
             IFLA_AF_SPEC=spec,
         )
 
-    def set_mac(self, state, mac):
+    def set_mac(self, state: LinkState, mac: str) -> None:
         what = f"{state.interface}: cannot set MAC {mac}"
         try:
             self.ipr.link("set", index=state.index, address=mac)
@@ -363,7 +401,7 @@ class Netlink:
             if state.up:
                 self._call(what, self.ipr.link, "set", index=state.index, state="up")
 
-    def add_address(self, state, address, prefixlen):
+    def add_address(self, state: LinkState, address: str, prefixlen: int) -> None:
         self._call(
             f"{state.interface}: cannot add {address}/{prefixlen}",
             self.ipr.addr,
@@ -375,7 +413,7 @@ class Netlink:
             ignore=(errno.EEXIST,),
         )
 
-    def del_address(self, state, address, prefixlen):
+    def del_address(self, state: LinkState, address: str, prefixlen: int) -> None:
         self._call(
             f"{state.interface}: cannot remove {address}/{prefixlen}",
             self.ipr.addr,
@@ -387,7 +425,15 @@ class Netlink:
         )
 
 
-def apply(netlink, desired, rounds=3):
+def read_state(interface: str, netns: str | None = None, ipr: Any = None) -> LinkState:
+    """One read of the interface (own netlink socket unless ``ipr`` is given)."""
+    with Netlink(netns=netns, ipr=ipr) as netlink:
+        return netlink.read(interface)
+
+
+def apply(
+    netlink: Netlink, desired: Desired, rounds: int = 3
+) -> tuple[LinkState, list[Change], LinkState]:
     """Make the interface look like ``desired``; ``(before, changes made, after)``.
 
     The address changes are planned again after the link-level ones: a MAC
@@ -397,7 +443,7 @@ def apply(netlink, desired, rounds=3):
     """
     before = netlink.read(desired.interface)
     state = before
-    done = []
+    done: list[Change] = []
     for change in plan(state, desired):
         if change.kind == "addr_gen_mode":
             netlink.set_addr_gen_mode_none(state)

@@ -2,18 +2,24 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""A client for the pmip6d agents' control socket.
+"""The client of the pmip6d agents' control socket (stdlib only).
 
-The agents (``files/pmip6d``, ``daemon/control.py``) listen on a unix stream
-socket and answer one JSON object per line::
+The agents (``daemon/control.py``) listen on a unix stream socket and answer
+one JSON object per line::
 
     -> {"cmd": "bindings", "args": {"mn_id": "mn1@lab.pmipv6.example"}}
     <- {"ok": true, "data": [...]}
     <- {"ok": false, "error": "unknown command 'x'; known: ..."}
 
-Modules run with the target's system Python and cannot import pmip6d, so this
-is a small, dependency-free re-implementation of ``pmipctl``'s client with the
-errors a playbook author needs: which socket, what went wrong, and what to do.
+One implementation for ``pmipctl`` and the collection's modules: this file is
+``pmip6d/control_client.py`` in the agent and a byte-identical copy in the
+collection's ``plugins/module_utils/pmip_control.py`` (modules run with the
+target's system Python and cannot import pmip6d; ``scripts/sync-module-utils.sh``
+refreshes the copy, a test checks it), so it imports nothing but the standard
+library. The errors say which socket, what went wrong and what to do; each is
+also the builtin exception a plain socket client would raise (``OSError`` when
+the agent cannot be reached, ``RuntimeError`` for an error answer, ``ValueError``
+for an answer that is not the protocol), so callers may catch either.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import os
 import socket
 import stat
 import time
+from typing import Any
 
 DEFAULT_SOCKETS = {
     "lma": "/run/pmip6d/lma.sock",
@@ -48,7 +55,15 @@ class ControlError(Exception):
     transient = False
     """True when waiting may help (agent starting, busy): a waiting module retries."""
 
-    def __init__(self, msg, path=None, rc=1, stdout="", stderr="", request=None):
+    def __init__(
+        self,
+        msg: str,
+        path: str | None = None,
+        rc: int = 1,
+        stdout: str = "",
+        stderr: str = "",
+        request: dict | None = None,
+    ) -> None:
         super().__init__(msg)
         self.msg = msg
         self.path = path
@@ -57,7 +72,7 @@ class ControlError(Exception):
         self.stderr = stderr or msg
         self.request = request
 
-    def fail_kwargs(self):
+    def fail_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``AnsibleModule.fail_json``."""
         out = {
             "msg": self.msg,
@@ -71,27 +86,31 @@ class ControlError(Exception):
         return out
 
 
-class AgentUnreachable(ControlError):
+class AgentUnreachable(ControlError, ConnectionError):
     """No connection: the socket is missing, refuses, or is not ours to open."""
 
     transient = True
 
 
-class AgentTimeout(ControlError):
+class AgentTimeout(ControlError, TimeoutError):
     """Connected, but no complete answer in time."""
 
     transient = True
 
 
-class AgentProtocolError(ControlError):
+class AgentProtocolError(ControlError, ValueError):
     """The peer answered something that is not the control protocol."""
 
 
-class AgentCommandError(ControlError):
+class AgentClosed(AgentProtocolError, ConnectionError):
+    """The agent closed the connection without answering (it may be stopping)."""
+
+
+class AgentCommandError(ControlError, RuntimeError):
     """The agent answered ``{"ok": false, "error": ...}``."""
 
 
-def socket_path(role=None, path=None):
+def socket_path(role: str | None = None, path: str | None = None) -> str:
     """The control socket to use: an explicit ``path`` wins, else the role's default."""
     if path:
         return str(path)
@@ -105,14 +124,14 @@ def socket_path(role=None, path=None):
         ) from None
 
 
-def _is_socket(path):
+def _is_socket(path: str) -> bool:
     try:
         return stat.S_ISSOCK(os.stat(path).st_mode)
     except OSError:
         return False
 
 
-def _unreachable(path, exc):
+def _unreachable(path: str, exc: BaseException) -> AgentUnreachable:
     code = exc.errno if isinstance(exc, OSError) and exc.errno else 1
     detail = os.strerror(code) if isinstance(exc, OSError) and exc.errno else str(exc)
     if code == errno.ENOENT:
@@ -143,20 +162,20 @@ class ControlClient:
     not each read, so a peer that trickles bytes cannot hold a module forever.
     """
 
-    def __init__(self, path, timeout=DEFAULT_TIMEOUT):
+    def __init__(self, path: Any, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.path = str(path)
         self.timeout = float(timeout)
-        self._sock = None
+        self._sock: socket.socket | None = None
         self._buffer = b""
 
-    def __enter__(self):
+    def __enter__(self) -> ControlClient:
         self.connect()
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def connect(self):
+    def connect(self) -> None:
         if self._sock is not None:
             return
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -176,7 +195,7 @@ class ControlClient:
         self._sock = sock
         self._buffer = b""
 
-    def close(self):
+    def close(self) -> None:
         if self._sock is not None:
             try:
                 self._sock.close()
@@ -184,7 +203,7 @@ class ControlClient:
                 self._sock = None
                 self._buffer = b""
 
-    def call(self, cmd, **args):
+    def call(self, cmd: str, **args: Any) -> Any:
         """Send one request and return the answer's ``data``; raise ControlError otherwise."""
         request = {"cmd": cmd, "args": {k: v for k, v in args.items() if v is not None}}
         self.connect()
@@ -194,6 +213,8 @@ class ControlClient:
             self._sock.settimeout(self.timeout)
             self._sock.sendall(json.dumps(request).encode() + b"\n")
             line = self._readline(deadline, request)
+        except ControlError:  # already says what happened (some are also OSErrors)
+            raise
         except TimeoutError:
             self.close()
             raise AgentTimeout(
@@ -241,7 +262,7 @@ class ControlClient:
             )
         return answer.get("data")
 
-    def _readline(self, deadline, request):
+    def _readline(self, deadline: float, request: dict) -> bytes:
         while b"\n" not in self._buffer:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -251,7 +272,7 @@ class ControlClient:
             if not chunk:
                 partial = self._buffer.decode("utf-8", errors="replace")
                 self.close()
-                raise AgentProtocolError(
+                raise AgentClosed(
                     "agent at {} closed the control connection without answering {!r}".format(
                         self.path, request["cmd"]
                     ),
@@ -272,20 +293,20 @@ class ControlClient:
         return line
 
 
-def call(path, cmd, timeout=DEFAULT_TIMEOUT, **args):
+def call(path: Any, cmd: str, timeout: float = DEFAULT_TIMEOUT, **args: Any) -> Any:
     """One request on a fresh connection."""
     with ControlClient(path, timeout) as client:
         return client.call(cmd, **args)
 
 
-def agent_role(status):
+def agent_role(status: Any) -> str | None:
     """The role an agent reports in its ``status`` answer (``lma``/``mag``), or None."""
     if isinstance(status, dict) and status.get("role") in DEFAULT_SOCKETS:
         return status["role"]
     return None
 
 
-def check_role(path, expected, status):
+def check_role(path: str, expected: str | None, status: Any) -> str:
     """Raise ControlError if the agent behind ``path`` is not the ``expected`` role."""
     actual = agent_role(status)
     if expected is not None and actual is not None and actual != expected:

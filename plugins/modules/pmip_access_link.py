@@ -102,8 +102,11 @@ notes:
   - An administrative C(ip link set down) flushes the interface's IPv6 addresses (unless
     C(keep_addr_on_down) is set). Run the module again after one; a loss of carrier does not
     flush them.
-  - The pmip6d MAG agent applies the same identity when it starts; this module lets a playbook
-    apply it (and check it) before the agent runs or without it.
+  - The pmip6d MAG agent owns the shared identity and applies it, with the same code, at every
+    start. The C(netlmm.pmipv6.mag) role therefore runs this module in check mode to report
+    drift (and restarts the agent if there is any); use it without check mode to set an
+    interface up without an agent, or for per-MAG addresses (scenario 1), which the agent
+    leaves alone.
 seealso:
   - module: netlmm.pmipv6.pmip_binding
 """

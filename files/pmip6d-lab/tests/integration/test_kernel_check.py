@@ -16,7 +16,7 @@ import pytest
 import yaml
 from conftest import kernel_report
 
-from pmip6d.cli import ControlClient
+from pmip6d.control_client import call
 from pmip6d.dataplane import Channel, Kernel, Ownership, probe
 from pmip6d_lab.netlab import NetLab, wait_for
 
@@ -70,13 +70,9 @@ def lma_config(tmp_path: Path, backend: str) -> Path:
 
 def answers(socket: Path) -> bool:
     try:
-        client = ControlClient(socket)
-    except OSError:
+        return call(socket, "ping") == "pong"
+    except OSError:  # not listening yet
         return False
-    try:
-        return client.call("ping") == "pong"
-    finally:
-        client.close()
 
 
 def nothing_left(ns) -> bool:

@@ -6,12 +6,12 @@ import argparse
 import json
 import logging
 import os
-import socket
 import sys
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .control_client import ControlClient, ControlError
 from .errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_KERNEL, PmipError, exit_status
 
 DEFAULT_SOCKETS = (Path("/run/pmip6d/lma.sock"), Path("/run/pmip6d/mag.sock"))
@@ -186,31 +186,6 @@ def _doctor(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- pmipctl
 
 
-class ControlClient:
-    """One connection to an agent's control socket."""
-
-    def __init__(self, path: Path | str, timeout: float = 5.0) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(str(path))
-        self._file = self.sock.makefile("rwb")
-
-    def call(self, cmd: str, **args: Any) -> Any:
-        self._file.write(json.dumps({"cmd": cmd, "args": args}).encode() + b"\n")
-        self._file.flush()
-        line = self._file.readline()
-        if not line:
-            raise ConnectionError("agent closed the control connection")
-        answer = json.loads(line)
-        if not answer.get("ok"):
-            raise RuntimeError(answer.get("error", "unknown error"))
-        return answer["data"]
-
-    def close(self) -> None:
-        self._file.close()
-        self.sock.close()
-
-
 def _default_socket() -> Path | None:
     env = os.environ.get("PMIPCTL_SOCKET")
     if env:
@@ -326,14 +301,15 @@ def _pmipctl(argv: list[str] | None) -> int:
         }
     elif args.command == "detach":
         call_args = {"mac": args.mac}
+    client = ControlClient(path)
     try:
-        client = ControlClient(path)
-    except OSError as exc:
-        print(f"pmipctl: cannot reach {path}: {exc.strerror or exc}", file=sys.stderr)
+        client.connect()
+    except ControlError as exc:  # exit 2: no connection, nothing was asked of the agent
+        print(f"pmipctl: cannot reach {path}: {exc.stderr}", file=sys.stderr)
         return 2
     try:
         data = client.call(args.command, **call_args)
-    except (RuntimeError, ConnectionError, OSError) as exc:
+    except ControlError as exc:
         print(f"pmipctl: {exc}", file=sys.stderr)
         return 1
     finally:

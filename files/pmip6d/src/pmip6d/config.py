@@ -30,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from . import rules
+from . import defaults, rules
 from .errors import EXIT_CONFIG, PmipError
 
 # The MAC helpers lived here before rules.py; the lab code still imports them from here.
@@ -177,11 +177,17 @@ class LmaConfig(_Schema):
     """This LMA's entry in the policy file."""
     policy: Path
     control_socket: Path = Path("/run/pmip6d/lma.sock")
-    replay_protection: ReplayProtection = "timestamp"
-    timestamp_validity_window_ms: Annotated[int, Field(ge=1)] = 300
-    min_delay_before_bce_delete_ms: Annotated[int, Field(ge=0)] = 10_000
-    max_delay_before_new_bce_assign_ms: Annotated[int, Field(ge=0)] = 1_500
-    max_binding_lifetime: Annotated[int, Field(ge=4, le=0xFFFF * 4)] = 3600
+    replay_protection: ReplayProtection = defaults.REPLAY_PROTECTION
+    timestamp_validity_window_ms: Annotated[int, Field(ge=1)] = (
+        defaults.TIMESTAMP_VALIDITY_WINDOW_MS
+    )
+    min_delay_before_bce_delete_ms: Annotated[int, Field(ge=0)] = (
+        defaults.MIN_DELAY_BEFORE_BCE_DELETE_MS
+    )
+    max_delay_before_new_bce_assign_ms: Annotated[int, Field(ge=0)] = (
+        defaults.MAX_DELAY_BEFORE_NEW_BCE_ASSIGN_MS
+    )
+    max_binding_lifetime: Annotated[int, Field(ge=4, le=0xFFFF * 4)] = defaults.MAX_BINDING_LIFETIME
     prefix_pool: PrefixPool | None = None
     dataplane: DataplaneConfig | None = None
     """Tunnels and routes; without it the LMA only signals (tests, benchmarks)."""
@@ -195,15 +201,17 @@ class MagConfig(_Schema):
     """This MAG's entry in the policy file."""
     policy: Path
     control_socket: Path = Path("/run/pmip6d/mag.sock")
-    replay_protection: ReplayProtection = "timestamp"
-    requested_lifetime: Annotated[int, Field(ge=4, le=0xFFFF * 4)] = 600
-    refresh_fraction: Annotated[float, Field(gt=0.1, lt=1.0)] = 0.8
+    replay_protection: ReplayProtection = defaults.REPLAY_PROTECTION
+    requested_lifetime: Annotated[int, Field(ge=4, le=0xFFFF * 4)] = defaults.REQUESTED_LIFETIME
+    refresh_fraction: Annotated[float, Field(gt=0.1, lt=1.0)] = defaults.REFRESH_FRACTION
     """Re-register when this fraction of the granted lifetime has passed."""
-    initial_bindack_timeout_first_reg_ms: Annotated[int, Field(ge=10)] = 1_500
-    initial_bindack_timeout_ms: Annotated[int, Field(ge=10)] = 1_000
-    max_bindack_timeout_ms: Annotated[int, Field(ge=10)] = 32_000
-    access_technology_type: Annotated[int, Field(ge=1, le=255)] = 4
-    link_local_address: LinkLocalAddress = "fe80::1"
+    initial_bindack_timeout_first_reg_ms: Annotated[int, Field(ge=10)] = (
+        defaults.INITIAL_BINDACK_TIMEOUT_FIRST_REG_MS
+    )
+    initial_bindack_timeout_ms: Annotated[int, Field(ge=10)] = defaults.INITIAL_BINDACK_TIMEOUT_MS
+    max_bindack_timeout_ms: Annotated[int, Field(ge=10)] = defaults.MAX_BINDACK_TIMEOUT_MS
+    access_technology_type: Annotated[int, Field(ge=1, le=255)] = defaults.ACCESS_TECHNOLOGY_TYPE
+    link_local_address: LinkLocalAddress = defaults.LINK_LOCAL_ADDRESS
     """The link-local address every MAG uses on its access links (RFC 5213 §6.8)."""
     default_lma: Name | None = None
     """LMA for mobile nodes without a profile; that LMA must have ``serve_unlisted``."""

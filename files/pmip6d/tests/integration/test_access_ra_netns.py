@@ -103,9 +103,7 @@ def lab(names):
         sh("ip", "-n", br, "link", "set", port, "master", "br0", "up")
     sh("ip", "-n", br, "link", "set", "br0", "up")
     sh("ip", "-n", mag, "link", "set", "acc0", "up")
-    changes = link.apply(
-        link.AccessLinkConfig("acc0", link_local=SHARED_LL, mac=SHARED_MAC), netns=mag
-    )
+    changes = apply(link.Desired("acc0", link_local=SHARED_LL, mac=SHARED_MAC), mag)
     assert changes, "a fresh veth cannot already have the shared identity"
     for ns in (mn1, mn2):
         sysctl(ns, "net.ipv6.conf.eth0.accept_ra=1", "net.ipv6.conf.eth0.autoconf=1")
@@ -373,59 +371,72 @@ def test_router_solicitations_are_answered(lab):
 # --------------------------------------------------------------------------- link.py
 
 
+def plan(desired: link.Desired, netns: str) -> list[link.Change]:
+    return link.plan(link.read_state(desired.interface, netns=netns), desired)
+
+
+def apply(desired: link.Desired, netns: str) -> list[link.Change]:
+    with link.Netlink(netns=netns) as netlink:
+        return link.apply(netlink, desired)[1]
+
+
+def link_locals(interface: str, netns: str) -> list[str]:
+    return [a.address for a in link.read_state(interface, netns=netns).link_locals]
+
+
 def test_link_apply_is_idempotent_and_plan_changes_nothing(names):
     ns = names("link")
     sh("ip", "-n", ns, "link", "add", "a0", "type", "veth", "peer", "name", "b0")
     sh("ip", "-n", ns, "link", "set", "a0", "up")
     sh("ip", "-n", ns, "link", "set", "b0", "up")
-    config = link.AccessLinkConfig("a0", link_local=SHARED_LL, mac=SHARED_MAC)
+    config = link.Desired("a0", link_local=SHARED_LL, mac=SHARED_MAC)
 
     deadline = time.monotonic() + 5
-    while not link.read_state("a0", netns=ns).link_locals:  # the kernel's EUI-64 one
+    while not link_locals("a0", ns):  # the kernel's EUI-64 one
         assert time.monotonic() < deadline, "the kernel added no link-local address"
         time.sleep(0.05)
     before = link.read_state("a0", netns=ns)
     assert before.mac != SHARED_MAC
     assert before.addr_gen_mode == link.IN6_ADDR_GEN_MODE_EUI64
 
-    planned = link.plan(config, netns=ns)
+    planned = plan(config, ns)
     assert [c.kind for c in planned] == ["addr_gen_mode", "mac", "add_address", "del_address"]
     assert link.read_state("a0", netns=ns) == before, "plan() changed the interface"
 
-    done = link.apply(config, netns=ns)
+    done = apply(config, ns)
     assert done == planned
     after = link.read_state("a0", netns=ns)
     assert after.mac == SHARED_MAC
     assert after.addr_gen_mode == link.IN6_ADDR_GEN_MODE_NONE
-    assert after.link_locals == [SHARED_LL]
+    assert [a.address for a in after.link_locals] == [SHARED_LL]
     [ll] = [a for a in after.addresses if a.address == SHARED_LL]
     assert ll.prefixlen == 64
     assert ll.flags & link.IFA_F_NODAD and ll.flags & link.IFA_F_PERMANENT
     assert ll.usable
 
-    assert link.apply(config, netns=ns) == []
-    assert link.plan(config, netns=ns) == []
+    assert apply(config, ns) == []
+    assert plan(config, ns) == []
 
     # A down/up flushes the address; the kernel must not add an EUI-64 one back.
     sh("ip", "-n", ns, "link", "set", "a0", "down")
     sh("ip", "-n", ns, "link", "set", "a0", "up")
     time.sleep(0.3)
-    assert link.read_state("a0", netns=ns).link_locals == []
-    assert [c.kind for c in link.plan(config, netns=ns)] == ["add_address"]
+    assert link_locals("a0", ns) == []
+    assert [c.kind for c in plan(config, ns)] == ["add_address"]
     sh("ip", "-n", ns, "addr", "add", "fe80::beef/64", "dev", "a0", "nodad")
-    assert [str(c) for c in link.apply(config, netns=ns)] == [
+    assert [str(c) for c in apply(config, ns)] == [
         "add address fe80::1/64 (nodad)",
         "remove address fe80::beef/64",
     ]
-    assert link.read_state("a0", netns=ns).link_locals == [SHARED_LL]
-    assert link.apply(config, netns=ns) == []
+    assert link_locals("a0", ns) == [SHARED_LL]
+    assert apply(config, ns) == []
 
     # Scenario 1: the other interface keeps its own identity.
     b0 = link.read_state("b0", netns=ns)
-    own = link.AccessLinkConfig("b0", link_local=SHARED_LL, mac=SHARED_MAC, shared=False)
-    assert link.plan(own, netns=ns) == []
-    assert link.apply(own, netns=ns) == []
+    own = link.Desired("b0", link_local=SHARED_LL, mac=SHARED_MAC, shared=False)
+    assert plan(own, ns) == []
+    assert apply(own, ns) == []
     assert link.read_state("b0", netns=ns) == b0
 
-    with pytest.raises(link.LinkError, match="no such interface"):
-        link.plan(link.AccessLinkConfig("nope0"), netns=ns)
+    with pytest.raises(link.AccessLinkError, match="no such interface"):
+        plan(link.Desired("nope0"), ns)

@@ -294,7 +294,7 @@ class Agent:
                 if access.shared_addresses:
                     lla, mac = self.config.link_local_address, access.mac
                 else:
-                    lla, mac = read_state(name).link_locals[0], None
+                    lla, mac = read_state(name).link_locals[0].address, None
                 emitter = RaEmitter(
                     name,
                     self.ra_settings,
@@ -306,21 +306,24 @@ class Agent:
         self.effects = MagEffects(dataplane, emitters)
 
     def _prepare_access_links(self) -> None:
-        from ..access.link import AccessLinkConfig, apply, read_state
+        # The agent owns the shared identity: netlink settings do not survive a
+        # reboot or a recreated link, and the agent is what needs them, so it sets
+        # them at every start (the mag role only checks them, see README).
+        from ..access.link import Desired, Netlink, apply, read_state
 
         access = self.config.access
         if access.shared_addresses:
-            for name in access.interfaces:
-                changes = apply(
-                    AccessLinkConfig(
-                        name, link_local=self.config.link_local_address, mac=access.mac, shared=True
+            with Netlink() as netlink:
+                for name in access.interfaces:
+                    desired = Desired(
+                        name, mac=access.mac, link_local=self.config.link_local_address
                     )
-                )
-                for change in changes:
-                    log.info("access link %s: %s", name, change)
+                    _before, changes, _after = apply(netlink, desired)
+                    for change in changes:
+                        log.info("access link %s: %s", name, change)
         else:
             # Scenario 1: each MAG keeps its own addresses; PBUs carry the real one.
-            own = read_state(access.interfaces[0]).link_locals
+            own = [a.address for a in read_state(access.interfaces[0]).link_locals]
             if not own:
                 raise ConfigError(
                     f"{self.config_path}: access.interfaces[0]: "

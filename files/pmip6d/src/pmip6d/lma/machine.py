@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from .. import defaults
 from ..actions import Action, Notice, RouteToMag, Send, Unroute
 from ..clock import Clock
 from ..policy import LmaView, MobileNodeProfile
@@ -68,11 +69,11 @@ class LmaSettings:
     """RFC 5213 §9 configuration variables and friends, already validated."""
 
     address: str
-    replay_protection: str = "timestamp"
-    timestamp_validity_window_ms: int = 300
-    min_delay_before_bce_delete_ms: int = 10_000
-    max_delay_before_new_bce_assign_ms: int = 1_500
-    max_binding_lifetime: int = 3600
+    replay_protection: str = defaults.REPLAY_PROTECTION
+    timestamp_validity_window_ms: int = defaults.TIMESTAMP_VALIDITY_WINDOW_MS
+    min_delay_before_bce_delete_ms: int = defaults.MIN_DELAY_BEFORE_BCE_DELETE_MS
+    max_delay_before_new_bce_assign_ms: int = defaults.MAX_DELAY_BEFORE_NEW_BCE_ASSIGN_MS
+    max_binding_lifetime: int = defaults.MAX_BINDING_LIFETIME
 
 
 @dataclass(slots=True)

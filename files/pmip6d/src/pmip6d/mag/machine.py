@@ -60,6 +60,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from .. import defaults
 from ..actions import Action, MobileNodeBinding, Notice, Send, ServeMobileNode, StopServing
 from ..clock import Clock
 from ..policy import MagView, MobileNodeProfile
@@ -85,14 +86,14 @@ class MagSettings:
     """RFC 5213 §9 / RFC 6275 §13 configuration variables, already validated."""
 
     address: str
-    link_local_address: str = "fe80::1"
-    replay_protection: str = "timestamp"
-    requested_lifetime: int = 600
-    refresh_fraction: float = 0.8
-    initial_bindack_timeout_first_reg_ms: int = 1_500
-    initial_bindack_timeout_ms: int = 1_000
-    max_bindack_timeout_ms: int = 32_000
-    access_technology_type: int = AccessTechnologyType.IEEE_802_11
+    link_local_address: str = defaults.LINK_LOCAL_ADDRESS
+    replay_protection: str = defaults.REPLAY_PROTECTION
+    requested_lifetime: int = defaults.REQUESTED_LIFETIME
+    refresh_fraction: float = defaults.REFRESH_FRACTION
+    initial_bindack_timeout_first_reg_ms: int = defaults.INITIAL_BINDACK_TIMEOUT_FIRST_REG_MS
+    initial_bindack_timeout_ms: int = defaults.INITIAL_BINDACK_TIMEOUT_MS
+    max_bindack_timeout_ms: int = defaults.MAX_BINDACK_TIMEOUT_MS
+    access_technology_type: int = AccessTechnologyType(defaults.ACCESS_TECHNOLOGY_TYPE)
     max_sequence_resyncs: int = 3
 
 

@@ -1,15 +1,13 @@
-# Copyright: netlmm.pmipv6 developers
+# Copyright (c) netlmm.pmipv6 developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Cable the emulated PMIPv6 testbed: named namespaces, bridges, veths, addresses, routes.
 
-Run by the netlmm.pmipv6.testbed role on the podman host, as root, from the host's
-own network namespace; it never touches the host's interfaces or routes. (Roles in
-a collection cannot embed modules, so this is a script the role runs with the
-controller's Python; the description comes as JSON on stdin.)
-
-Input::
-
-    {"state": "present" | "absent", "check": false, "nodes": [NODE, ...]}
+The logic of the ``pmip_testbed_network`` module, which the netlmm.pmipv6.testbed
+role runs on the podman host (the controller, ``hosts: localhost``), as root, from
+the host's own network namespace; it never touches the host's interfaces or
+routes. The description is a list of nodes::
 
     NODE: {"name": str,              # what links point at (inventory name, netns name)
            "netns": "pid:N" | NAME,  # a container's namespace by a process in it, or
@@ -27,14 +25,12 @@ A ``runtime`` peer end is moved at run time (a radio port that pmip6d-ap plugs i
 one AP bridge after another): its master and state are set only when the link is
 created, and its absence is no reason to recreate the link.
 
-Output: one JSON object, ``{"changed": bool, "commands": [...]}`` (in check mode the
-commands that would run), or ``{"failed": true, "msg": ...}`` with exit status 1.
-
 Idempotent: everything is read back before anything changes, and nothing is removed
 that the description does not name (addresses and routes the agents add stay). Each
 veth is created in one step with both ends already in their namespaces, so a failed
-run never leaves an end in the host's namespace. Needs ip (iproute2), nsenter and
-sysctl.
+run never leaves an end in the host's namespace. In check mode the commands are
+only collected (a namespace still to be created reads as empty). Needs ip
+(iproute2), nsenter and sysctl; commands run through the given runner.
 """
 
 from __future__ import annotations
@@ -43,12 +39,11 @@ import ipaddress
 import json
 import os
 import shlex
-import subprocess
-import sys
+from collections.abc import Callable
 from typing import Any
 
 
-class WireError(Exception):
+class CablingError(Exception):
     """The description cannot be applied; the message says why."""
 
 
@@ -66,16 +61,16 @@ _NODE = {
 
 def _required(item: dict, where: str, *keys: str) -> None:
     if not isinstance(item, dict):
-        raise WireError(f"{where}: expected a mapping, got {item!r}")
+        raise CablingError(f"{where}: expected a mapping, got {item!r}")
     for key in keys:
         if item.get(key) in (None, ""):
-            raise WireError(f"{where}: {key} is required")
+            raise CablingError(f"{where}: {key} is required")
 
 
 def normalize(nodes: Any) -> list[dict]:
     """Check the description's shape and fill in the defaults."""
     if not isinstance(nodes, list):
-        raise WireError("nodes: expected a list")
+        raise CablingError("nodes: expected a list")
     out = []
     for i, node in enumerate(nodes):
         _required(node, f"nodes[{i}]", "name", "netns")
@@ -83,7 +78,7 @@ def normalize(nodes: Any) -> list[dict]:
         where = f"node {node['name']}"
         for key in ("bridges", "links", "addresses", "routes", "sysctls"):
             if not isinstance(node[key], list):
-                raise WireError(f"{where}: {key}: expected a list")
+                raise CablingError(f"{where}: {key}: expected a list")
         node["bridges"] = [{"mcast_snooping": False, **b} for b in node["bridges"]]
         for b in node["bridges"]:
             _required(b, f"{where}: bridges", "name")
@@ -95,7 +90,7 @@ def normalize(nodes: Any) -> list[dict]:
             link["peer"] = {**_END, **link["peer"]}
             for end in (link, link["peer"]):
                 if end["state"] not in ("up", "down"):
-                    raise WireError(f"{where}: link {link['name']}: state must be up or down")
+                    raise CablingError(f"{where}: link {link['name']}: state must be up or down")
             links.append(link)
         node["links"] = links
         node["addresses"] = [{"nodad": True, **a} for a in node["addresses"]]
@@ -107,7 +102,7 @@ def normalize(nodes: Any) -> list[dict]:
         for s in node["sysctls"]:
             _required(s, f"{where}: sysctls", "name")
             if "value" not in s:
-                raise WireError(f"{where}: sysctl {s['name']}: value is required")
+                raise CablingError(f"{where}: sysctl {s['name']}: value is required")
         out.append(node)
     return out
 
@@ -123,7 +118,7 @@ class Node:
         if ref.startswith("pid:"):
             self.pid = ref[4:]
             if not self.pid.isdigit():
-                raise WireError(f"node {self.name}: bad netns {ref!r}")
+                raise CablingError(f"node {self.name}: bad netns {ref!r}")
             self.path = f"/proc/{self.pid}/ns/net"
             self.target = self.pid  # what `ip link ... netns X` accepts
             self.named = None
@@ -188,28 +183,40 @@ class Node:
 
 
 class Net:
-    def __init__(self, nodes: list[dict], check_mode: bool) -> None:
+    """The whole description; :meth:`present` or :meth:`absent` make it so.
+
+    ``commands`` lists every change made (in check mode: that would be made), as
+    shell-quoted command lines.
+    """
+
+    def __init__(
+        self,
+        nodes: list[dict],
+        check_mode: bool,
+        runner: Callable[[list[str]], tuple[int, str, str]],
+    ) -> None:
+        """``runner(argv)`` runs a command, returning ``(rc, stdout, stderr)``."""
         self.check_mode = check_mode
+        self._runner = runner
         self.commands: list[str] = []
         self.nodes: dict[str, Node] = {}
         for spec in nodes:
             if spec["name"] in self.nodes:
-                raise WireError(f"node {spec['name']!r} is described twice")
+                raise CablingError(f"node {spec['name']!r} is described twice")
             self.nodes[spec["name"]] = Node(self, spec)
 
     # ---------------------------------------------------------------- commands
 
     def run(self, argv: list[str]) -> tuple[int, str, str]:
         try:
-            result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
+            return self._runner(argv)
+        except OSError as exc:
             return 1, "", str(exc)
-        return result.returncode, result.stdout, result.stderr
 
     def read(self, argv: list[str]) -> str:
         rc, out, err = self.run(argv)
         if rc != 0:
-            raise WireError(f"{shlex.join(argv)}: {err.strip()}")
+            raise CablingError(f"{shlex.join(argv)}: {err.strip()}")
         return out
 
     def change(self, argv: list[str]) -> None:
@@ -218,13 +225,13 @@ class Net:
             return
         rc, _out, err = self.run(argv)
         if rc != 0:
-            raise WireError(f"{shlex.join(argv)}: {err.strip()}")
+            raise CablingError(f"{shlex.join(argv)}: {err.strip()}")
 
     def node(self, owner: Node, name: str) -> Node:
         try:
             return self.nodes[name]
         except KeyError:
-            raise WireError(f"node {owner.name}: link to unknown node {name!r}") from None
+            raise CablingError(f"node {owner.name}: link to unknown node {name!r}") from None
 
     # ---------------------------------------------------------------- present
 
@@ -255,7 +262,7 @@ class Net:
             self.change(["ip", "netns", "add", node.named])
             node.virtual = self.check_mode
         else:
-            raise WireError(
+            raise CablingError(
                 f"node {node.name}: network namespace {node.path} does not exist"
                 + (" (is the container running?)" if node.pid else "")
             )
@@ -284,7 +291,7 @@ class Net:
         snooping = "1" if bridge["mcast_snooping"] else "0"
         link = node.links().get(name)
         if link is not None and link.get("linkinfo", {}).get("info_kind") != "bridge":
-            raise WireError(f"node {node.name}: {name} exists and is not a bridge")
+            raise CablingError(f"node {node.name}: {name} exists and is not a bridge")
         if link is None:
             node.change("ip", "link", "add", name, "type", "bridge", "mcast_snooping", snooping)
             node.change("ip", "link", "set", name, "up")
@@ -305,7 +312,7 @@ class Net:
             (there, peer, peer_spec["name"]),
         ):
             if end is not None and end.get("linkinfo", {}).get("info_kind") != "veth":
-                raise WireError(f"node {end_node.name}: {end_name} exists and is not a veth")
+                raise CablingError(f"node {end_node.name}: {end_name} exists and is not a veth")
         created = False
         if here is None and there is not None:
             # Half a link: its other end went elsewhere. Start again.
@@ -351,9 +358,9 @@ class Net:
         try:
             want = ipaddress.ip_interface(item["address"])
         except ValueError as exc:
-            raise WireError(f"node {node.name}: {exc}") from exc
+            raise CablingError(f"node {node.name}: {exc}") from exc
         if "/" not in item["address"]:
-            raise WireError(f"node {node.name}: address {item['address']} needs a prefix length")
+            raise CablingError(f"node {node.name}: address {item['address']} needs a prefix length")
         if want in node.addresses().get(item["dev"], set()):
             return
         argv = ["ip", "addr", "add", str(want), "dev", item["dev"]]
@@ -389,27 +396,3 @@ class Net:
         for node in self.nodes.values():
             if node.spec["create"] and node.named and node.exists():
                 self.change(["ip", "netns", "del", node.named])
-
-
-def main() -> int:
-    try:
-        request = json.load(sys.stdin)
-        if not isinstance(request, dict):
-            raise WireError("expected a JSON object on stdin")
-        state = request.get("state", "present")
-        if state not in ("present", "absent"):
-            raise WireError(f"state must be present or absent, not {state!r}")
-        net = Net(normalize(request.get("nodes")), bool(request.get("check", False)))
-        if state == "present":
-            net.present()
-        else:
-            net.absent()
-    except (WireError, ValueError) as exc:
-        print(json.dumps({"failed": True, "msg": str(exc)}))
-        return 1
-    print(json.dumps({"changed": bool(net.commands), "commands": net.commands}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

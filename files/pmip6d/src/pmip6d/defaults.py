@@ -1,0 +1,43 @@
+"""The agents' protocol defaults, each written once.
+
+The configuration schemas (``config.py``) and the sans-IO machines' settings
+(``LmaSettings``, ``MagSettings``) take their defaults from here; this module
+imports nothing, so the machines stay free of pydantic and YAML. The roles'
+``defaults/main.yml`` and ``meta/argument_specs.yml`` repeat them for Ansible, and
+``tests/ansible/test_role_defaults.py`` fails, naming the variable, when one drifts.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+REPLAY_PROTECTION: Final = "timestamp"
+"""RFC 5213 §5.5: timestamps (the default there) or sequence numbers."""
+
+# --- LMA (the three RFC 5213 §9 configuration variables, at their defaults) ----------
+
+TIMESTAMP_VALIDITY_WINDOW_MS: Final = 300
+"""TimestampValidityWindow."""
+MIN_DELAY_BEFORE_BCE_DELETE_MS: Final = 10_000
+"""MinDelayBeforeBCEDelete."""
+MAX_DELAY_BEFORE_NEW_BCE_ASSIGN_MS: Final = 1_500
+"""MaxDelayBeforeNewBCEAssign."""
+MAX_BINDING_LIFETIME: Final = 3600
+"""The longest lifetime the LMA grants, in seconds (it grants at most what is asked)."""
+
+# --- MAG (PBU lifetime and the RFC 6275 §12/§13 retransmission timers) -----------------
+
+REQUESTED_LIFETIME: Final = 600
+"""The lifetime a MAG asks for, in seconds."""
+REFRESH_FRACTION: Final = 0.8
+"""Re-register when this fraction of the granted lifetime has passed."""
+INITIAL_BINDACK_TIMEOUT_FIRST_REG_MS: Final = 1_500
+"""InitialBindackTimeoutFirstReg (RFC 6275 §13: 1.5 s)."""
+INITIAL_BINDACK_TIMEOUT_MS: Final = 1_000
+"""INITIAL_BINDACK_TIMEOUT (RFC 6275 §12: 1 s)."""
+MAX_BINDACK_TIMEOUT_MS: Final = 32_000
+"""MAX_BINDACK_TIMEOUT (RFC 6275 §12: 32 s)."""
+ACCESS_TECHNOLOGY_TYPE: Final = 4
+"""IEEE 802.11a/b/g (RFC 5213 §8.5)."""
+LINK_LOCAL_ADDRESS: Final = "fe80::1"
+"""The link-local address every MAG uses on its access links (RFC 5213 §6.8)."""

@@ -1,0 +1,76 @@
+"""pmipctl over the shared control client: exit codes and what it prints."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from pmip6d.cli import pmipctl_main
+from pmip6d.control_client import AgentCommandError, AgentUnreachable
+
+
+def serve_once(path: Path, answer: dict) -> threading.Thread:
+    """A one-request fake agent: reads a line, answers ``answer``, records the request."""
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+    requests: list[dict] = []
+
+    def run() -> None:
+        conn = server.accept()[0]
+        with conn, server:
+            data = b""
+            while not data.endswith(b"\n"):
+                data += conn.recv(4096)
+            requests.append(json.loads(data))
+            conn.sendall(json.dumps(answer).encode() + b"\n")
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.requests = requests  # type: ignore[attr-defined]
+    thread.start()
+    return thread
+
+
+def test_answer_is_printed_as_json(tmp_path, capsys):
+    path = tmp_path / "mag.sock"
+    agent = serve_once(path, {"ok": True, "data": {"role": "mag"}})
+    assert pmipctl_main(["-s", str(path), "--json", "status"]) == 0
+    agent.join(5)
+    assert agent.requests == [{"cmd": "status", "args": {}}]
+    assert json.loads(capsys.readouterr().out) == {"role": "mag"}
+
+
+def test_detach_sends_the_mac(tmp_path, capsys):
+    path = tmp_path / "mag.sock"
+    agent = serve_once(path, {"ok": True, "data": None})
+    assert pmipctl_main(["-s", str(path), "detach", "02:00:00:00:00:01"]) == 0
+    agent.join(5)
+    assert agent.requests == [{"cmd": "detach", "args": {"mac": "02:00:00:00:00:01"}}]
+
+
+def test_error_answer_exits_1(tmp_path, capsys):
+    path = tmp_path / "mag.sock"
+    serve_once(path, {"ok": False, "error": "unknown command 'x'"})
+    assert pmipctl_main(["-s", str(path), "status"]) == 1
+    assert "unknown command 'x'" in capsys.readouterr().err
+
+
+def test_no_agent_exits_2(tmp_path, capsys):
+    assert pmipctl_main(["-s", str(tmp_path / "none.sock"), "status"]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"pmipctl: cannot reach {tmp_path / 'none.sock'}: No such file or directory"
+    )
+
+
+def test_client_errors_are_also_the_builtin_ones():
+    # Callers written against a plain socket client catch OSError / RuntimeError.
+    assert issubclass(AgentUnreachable, OSError)
+    assert issubclass(AgentCommandError, RuntimeError)
+    with pytest.raises(OSError):
+        from pmip6d.control_client import call
+
+        call("/nonexistent/pmip6d.sock", "ping")
