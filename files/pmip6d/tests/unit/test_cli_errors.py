@@ -11,7 +11,7 @@ import yaml
 from conftest import POLICY
 
 from pmip6d import cli, errors
-from pmip6d.access.link import LinkError
+from pmip6d.access.link import AccessLinkError
 from pmip6d.config import ConfigError
 from pmip6d.daemon.control import CommandError
 from pmip6d.dataplane.ebpf_asm import AsmError
@@ -29,7 +29,6 @@ from pmip6d.wire.codec import EncodeError
     [
         (ConfigError, Exception, 2),
         (CommandError, Exception, 1),
-        (LinkError, Exception, 1),
         (DataplaneError, Exception, 1),
         (UnsupportedKernel, DataplaneError, 78),
         (NetlinkError, OSError, 1),
@@ -41,6 +40,14 @@ from pmip6d.wire.codec import EncodeError
 def test_every_agent_error_has_the_root_and_keeps_its_base(cls, also, status):
     assert issubclass(cls, PmipError) and issubclass(cls, also)
     assert cls.exit_status == status
+
+
+def test_the_vendored_access_link_error_is_an_oserror():
+    # access/link.py is copied byte for byte into the collection's module_utils and
+    # may import nothing of the agent, so its error is an OSError (errno-less) and
+    # ends the command through the same handler as the kernel's.
+    assert issubclass(AccessLinkError, OSError) and not issubclass(AccessLinkError, PmipError)
+    assert errors.exit_status(AccessLinkError("acc0: gone")) == errors.EXIT_FAILURE
 
 
 def test_reject_is_control_flow_not_an_agent_error():
@@ -68,7 +75,7 @@ def domain(tmp_path):
 @pytest.mark.parametrize(
     ("exc", "status"),
     [
-        (LinkError("acc0: no such interface"), 1),
+        (AccessLinkError("acc0: no such interface"), 1),
         (NetlinkError(1, "", "route add"), 1),
         (UnsupportedKernel("tunnel backend 'seg6' cannot run on this kernel: no seg6"), 78),
         (ConfigError("mag.yml: access: wrong"), 2),
@@ -98,6 +105,9 @@ def test_check_policy_error_is_one_line(tmp_path, capsys):
 def test_pmipctl_ends_a_broken_pipe_with_one_line(monkeypatch, capsys, tmp_path):
     class Client:
         def __init__(self, path):
+            pass
+
+        def connect(self):
             pass
 
         def call(self, cmd, **args):
@@ -132,7 +142,7 @@ sys.exit(pmip6d_main(["mag", "-c", {config!r}]))
 @pytest.mark.parametrize(
     ("module", "name", "args", "status", "line"),
     [
-        ("pmip6d.access.link", "LinkError", "'acc0: no such interface'", 1,
+        ("pmip6d.access.link", "AccessLinkError", "'acc0: no such interface'", 1,
          "ERROR cannot run: acc0: no such interface"),
         ("pmip6d.dataplane.probe", "UnsupportedKernel", "'no tunnel backend works'", 78,
          "ERROR no tunnel backend works"),
