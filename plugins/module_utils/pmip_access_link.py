@@ -48,11 +48,19 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
-import re
 import socket
 import traceback
 from collections import namedtuple
 from typing import Any
+
+# The MAC and address rules are the domain's shared ones (pmip6d/rules.py). This file
+# has two homes, so it imports them from whichever it is in: the agent's package, or
+# the collection's module_utils, where pmip6d is not installed (Ansible finds and
+# ships the module_utils import; it is written out in full for that).
+try:
+    from pmip6d import rules
+except ImportError:
+    from ansible_collections.netlmm.pmipv6.plugins.module_utils import pmip_rules as rules
 
 try:
     from pyroute2 import IPRoute, NetNS
@@ -74,7 +82,6 @@ IFA_F_PERMANENT = 0x80
 IFF_UP = 0x1
 _LINK_LOCAL = ipaddress.IPv6Network("fe80::/10")
 NETNS_DIR = "/run/netns"
-_MAC_HEX = re.compile(r"^[0-9A-Fa-f]{12}$")
 
 
 class AccessLinkError(OSError):
@@ -87,13 +94,7 @@ class AccessLinkError(OSError):
 
 def normalize_mac(text: Any) -> str:
     """``02:00:5E:00:53:01``, ``02-00-5e-00-53-01``, ``0200.5e00.5301`` -> ``02:00:5e:00:53:01``."""
-    if not isinstance(text, str):
-        raise ValueError(f"{text!r} is not a MAC address (quote MACs in YAML)")
-    digits = text.replace(":", "").replace("-", "").replace(".", "")
-    if not _MAC_HEX.match(digits):
-        raise ValueError(f"{text!r} is not a MAC address")
-    digits = digits.lower()
-    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+    return rules.mac_address(text)
 
 
 # --------------------------------------------------------------------------- state
@@ -172,19 +173,8 @@ class Desired:
         self.interface = interface
         self.mac: str | None = None
         if mac is not None:
-            self.mac = normalize_mac(mac)
-            first = int(self.mac[:2], 16)
-            if first & 1:
-                raise ValueError(f"{self.mac} is a multicast MAC address")
-            if self.mac == "00:00:00:00:00:00":
-                raise ValueError("00:00:00:00:00:00 is not a usable MAC address")
-        try:
-            address = ipaddress.IPv6Address(str(link_local))
-        except ValueError:
-            raise ValueError(f"{link_local!r} is not an IPv6 address") from None
-        if address not in _LINK_LOCAL:
-            raise ValueError(f"{address} is not a link-local (fe80::/10) address")
-        self.link_local = address.compressed
+            self.mac = rules.unicast_mac(mac)
+        self.link_local = rules.link_local_address(str(link_local))
         if not 10 <= int(prefixlen) <= 128:
             raise ValueError(f"link-local prefix length {prefixlen} is not in 10..128")
         self.prefixlen = int(prefixlen)

@@ -67,7 +67,7 @@ def test_desired_validates_and_normalizes():
     )
     with pytest.raises(ValueError, match="multicast MAC"):
         Desired("acc0", mac="01:00:5e:00:00:01")
-    with pytest.raises(ValueError, match="not a usable MAC"):
+    with pytest.raises(ValueError, match="all-zero MAC"):
         Desired("acc0", mac="00:00:00:00:00:00")
     with pytest.raises(ValueError, match="not a MAC address"):
         Desired("acc0", mac="02:50:4d")
