@@ -4,7 +4,8 @@
     python udp_probe.py probe ADDRESS PORT INTERVAL DURATION OUT.json
 
 The prober sends numbered datagrams every INTERVAL seconds for DURATION
-seconds (or until SIGTERM) and records, per sequence number, when it was sent
+seconds (or until SIGTERM; then it waits up to a second for the echoes still
+in flight) and records, per sequence number, when it was sent
 and when (if ever) its echo came back; that shows a flow's continuity across
 a handover in both directions at once. Times are relative to ``start``, which
 is recorded as well (CLOCK_MONOTONIC, the same in every process), and the file
@@ -29,6 +30,21 @@ def echo(port: int) -> None:
     while True:
         data, addr = sock.recvfrom(2048)
         sock.sendto(data, addr)
+
+
+DRAIN = 1.0
+"""Seconds the prober waits for outstanding echoes after it stops sending."""
+
+
+def receive(sock: socket.socket, echoed: dict[int, float], start: float) -> None:
+    """Every echo waiting on the socket, with its arrival time."""
+    while True:
+        try:
+            data, _unused = sock.recvfrom(2048)
+        except BlockingIOError:
+            return
+        if len(data) == 4:
+            echoed[struct.unpack("!I", data)[0]] = time.monotonic() - start
 
 
 def probe(address: str, port: int, interval: float, duration: float, out: str) -> None:
@@ -58,13 +74,14 @@ def probe(address: str, port: int, interval: float, duration: float, out: str) -
             [sock], [], [], max(0.0, next_send - time.monotonic())
         )
         if ready:
-            while True:
-                try:
-                    data, _unused = sock.recvfrom(2048)
-                except BlockingIOError:
-                    break
-                if len(data) == 4:
-                    echoed[struct.unpack("!I", data)[0]] = time.monotonic() - start
+            receive(sock, echoed, start)
+    # Stopped: send no more, but wait for the echoes still in flight, or the last
+    # datagrams would count as lost (a slow, emulated machine has several out).
+    drain_until = time.monotonic() + DRAIN
+    while len(echoed) < len(sent) and time.monotonic() < drain_until:
+        ready, _unused, _unused = select.select([sock], [], [], drain_until - time.monotonic())
+        if ready:
+            receive(sock, echoed, start)
     with open(out, "w") as f:
         json.dump(
             {
