@@ -21,7 +21,9 @@ from pmip6d_lab.experiment.analysis import PHASES
 
 pytestmark = pytest.mark.podman
 
-INVENTORY = "inventories/emulated"
+# inventories/emulated under the test suite's own names (pmipv6t-*), so that a
+# lab left up by scripts/lab.sh (pmipv6-*) is neither in the way nor touched.
+INVENTORY = "tests/inventories/emulated"
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +82,7 @@ def test_every_run_is_complete_and_captured_in_the_lab(experiment):
         tb = meta["testbed"]
         assert tb["kind"] == "podman" and tb["shared_addresses"] is (ref.scenario != 1)
         assert tb["tunnels"] == ("dynamic" if ref.scenario == 3 else "static")
-        assert tb["containers"]["lma"]["container"] == "pmipv6-lma"
+        assert tb["containers"]["lma"]["container"] == "pmipv6t-lma"
         assert meta["mn"]["name"] == f"xs{ref.scenario}r01"
         assert meta["mn"]["hnp"] == f"2001:db8:e{ref.scenario}:1::/64"
         assert meta["mn"]["address"].startswith(f"2001:db8:e{ref.scenario}:1:")
@@ -91,9 +93,9 @@ def test_every_run_is_complete_and_captured_in_the_lab(experiment):
             assert cap["dropped"] in (0, None), cap
         namespaces = {c["namespace"] for c in meta["captures"]}
         assert sum(ns.startswith("pid:") for ns in namespaces) == 4  # LMA, MAG1, MAG2, CN
-        assert f"pmipv6-air-xs{ref.scenario}r01" in namespaces
+        assert f"pmipv6t-air-xs{ref.scenario}r01" in namespaces
     # Each run removed its MN.
-    assert not list(Path("/run/netns").glob("pmipv6-air-xs*"))
+    assert not list(Path("/run/netns").glob("pmipv6t-air-xs*"))
 
 
 def test_table_ii_is_results_json_exactly(experiment):

@@ -12,7 +12,9 @@ from pmipv6_test_helpers import playbook, recap
 
 pytestmark = pytest.mark.podman
 
-INVENTORY = "inventories/emulated"
+# inventories/emulated under the test suite's own names (pmipv6t-*), so that a
+# lab left up by scripts/lab.sh (pmipv6-*) is neither in the way nor touched.
+INVENTORY = "tests/inventories/emulated"
 
 
 @pytest.fixture(scope="module")

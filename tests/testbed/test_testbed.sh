@@ -13,20 +13,26 @@
 #      namespaces, links, files
 #   6. a build that fails half-way (after some veths) is torn down just as well
 #
-# Cleans up on any exit. Refuses to run when a testbed already exists (someone
-# may be using it) unless PMIPV6_TESTBED_FORCE=1. The image is kept (built once,
+# Builds the test suite's copy (tests/inventories/emulated: pmipv6t-*), so a lab
+# that scripts/lab.sh left up (pmipv6-*) stays as it is. Cleans up on any exit.
+# Refuses to run when a test testbed already exists (another test run may be
+# using it) unless PMIPV6_TESTBED_FORCE=1. The image is kept (built once,
 # ~40 s) unless PMIPV6_TESTBED_REMOVE_IMAGE=1. Logs: artifacts/testbed/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 VENV=$PWD/.venv/bin
-INVENTORY=inventories/emulated
+# inventories/emulated under the test suite's own names (pmipv6t-*), so that a
+# lab left up by scripts/lab.sh (pmipv6-*) is neither in the way nor touched.
+INVENTORY=tests/inventories/emulated
 PLAYBOOK=playbooks/testbed.yml
-# Values of inventories/emulated (this test checks that lab).
-APS_FILE=/run/pmipv6-testbed/aps.yml
-WORK_DIR=/run/pmipv6-testbed
-LABEL=org.netlmm.pmipv6.testbed=pmipv6
-NAMESPACES=(pmipv6-sw pmipv6-air)
+# Values of that inventory (group_vars/all/testbed_tests.yml, host_vars/).
+PREFIX=pmipv6t
+APS_FILE=/run/$PREFIX-testbed/aps.yml
+WORK_DIR=/run/$PREFIX-testbed
+LABEL=org.netlmm.pmipv6.testbed=pmipv6-tests
+AIR=$PREFIX-air
+NAMESPACES=("$PREFIX-sw" "$AIR")
 HOSTS=(lma mag1 mag2 ap1 ap2 mn1 cn)
 MN_MAC=02:00:00:00:01:01
 MN_PORT=mn1-radio
@@ -41,7 +47,7 @@ fail() {
     echo "FAIL: $*" >&2
     exit 1
 }
-c() { podman exec "pmipv6-$1" "${@:2}"; } # run in a host's container
+c() { podman exec "$PREFIX-$1" "${@:2}"; } # run in a host's container
 
 [ "$(id -u)" -eq 0 ] || fail "needs root (rootful podman, network namespaces)"
 for tool in podman mmdebstrap nsenter ip; do
@@ -52,7 +58,7 @@ done
 testbed_leftovers() { # what of the testbed exists now, one item a line
     podman ps -a --filter "label=$LABEL" --format 'container {{.Names}}'
     for name in "${HOSTS[@]}"; do
-        podman container exists "pmipv6-$name" && echo "container pmipv6-$name"
+        podman container exists "$PREFIX-$name" && echo "container $PREFIX-$name"
     done
     for ns in "${NAMESPACES[@]}"; do
         [ -e "/run/netns/$ns" ] && echo "netns $ns"
@@ -201,7 +207,7 @@ step "MN: unplugged, associate with AP1, roam to AP2"
 [ "$(c mn1 cat /sys/class/net/wlan0/address)" = "$MN_MAC" ] || fail "mn1: wrong MAC"
 [ "$(carrier)" = 0 ] || fail "mn1 has carrier before it associated"
 [ -z "$(c mn1 ip -6 addr show dev wlan0 scope global)" ] || fail "mn1 has a global address"
-ip -n pmipv6-air -j link show "$MN_PORT" | grep -q '"master"' && fail "$MN_PORT is plugged in"
+ip -n "$AIR" -j link show "$MN_PORT" | grep -q '"master"' && fail "$MN_PORT is plugged in"
 
 listen_syslog mag1 1 "$LOG_DIR/syslog-mag1-assoc.txt"
 ap_tool associate --ap ap1 --station "$MN_MAC" --port "$MN_PORT" --name MN1
@@ -230,7 +236,7 @@ ping_fails mag1 "$mn_ll%acc0"
 if [ "$(carrier)" != 1 ] || [ "$(carrier_changes)" != "$changes" ]; then
     fail "mn1's carrier dropped during the roam"
 fi
-[ "$(ip -n pmipv6-air -j link show "$MN_PORT" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["master"])')" = bss-ap2 ] ||
+[ "$(ip -n "$AIR" -j link show "$MN_PORT" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["master"])')" = bss-ap2 ] ||
     fail "$MN_PORT is not in bss-ap2"
 step "re-running the playbook leaves the roamed MN alone"
 playbook build3
@@ -248,7 +254,7 @@ playbook teardown2 -e pmipv6_testbed_state=absent
 step "a build that fails half-way, then teardown"
 # Without the radio medium namespace the APs' air0 peers have nowhere to go: the
 # cabling stops after the core links and the AP uplinks are made.
-if expect_failure=1 playbook broken -e '{"pmipv6_testbed_namespaces": [{"name": "pmipv6-sw", "bridges": [{"name": "core"}]}]}'; then
+if expect_failure=1 playbook broken -e '{"pmipv6_testbed_namespaces": [{"name": "'"$PREFIX"'-sw", "bridges": [{"name": "core"}]}]}'; then
     fail "the broken build did not fail"
 fi
 grep -q "unknown node" "$LOG_DIR/broken.log" || fail "the broken build failed for another reason"
