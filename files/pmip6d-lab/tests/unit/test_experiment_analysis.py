@@ -145,6 +145,33 @@ def test_tcp_that_does_not_resume_is_reported_as_more_than_the_window(tmp_path):
     assert "first_uplink_to_new_mac_ms" in row["remarks"]
 
 
+def test_short_quiet_tail_at_the_end_is_not_a_stall(tmp_path):
+    # The flow resumed (stall 211 ms), then the CN sent one more segment the MN had not
+    # received when the observation ended 500 ms after the MN's last progress (+304.5 ms):
+    # the end of a capture, not a stall that never ended.
+    from scapy.utils import rdpcap, wrpcap
+    from test_experiment_synthetic import ISN, SEG, at, tcp_segment
+
+    def run_with_tail(run: int, quiet_ms: float):
+        stop = float(at(304.5 + quiet_ms))
+        rdir = write_run(
+            tmp_path, run=run, kind="tcp", meta_extra={"traffic": {"stopped_at": stop}}
+        )
+        cn = list(rdpcap(str(rdir / "cn-eth0.pcap")))
+        cn.append(tcp_segment(320, ISN + 1 + SEG * 300, SEG))
+        wrpcap(str(rdir / "cn-eth0.pcap"), cn)
+        return analyze_run(rdir)
+
+    row = run_with_tail(1, 500.0)
+    assert row["tcp_recovered"] is True
+    assert row["tcp_stall_ms"] == 211.0
+    assert "not counted as a stall" in row["remarks"]["tcp_recovered"]
+    # A quiet tail of more than a second is a stall that had not ended.
+    row = run_with_tail(2, 1500.0)
+    assert row["tcp_recovered"] is False
+    assert row["tcp_stall_ms"] == 1500.0
+
+
 def test_shared_mac_uplink(tmp_path):
     row = analyze_run(write_run(tmp_path, scenario=2, kind="tcp"))
     assert row["uplink_to_old_mac"] is None  # one MAC on every MAG: cannot tell them apart

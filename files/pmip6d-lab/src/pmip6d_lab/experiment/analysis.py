@@ -54,9 +54,9 @@ starts before the move or once the in-flight window has trickled in; later
 gaps are the flow's own noise, whose size before the move is
 ``tcp_baseline_gap_ms``) — in the common case the time from the last progress
 before the move to the first after — or the open gap
-*end of observation − last progress* when the CN was still sending after the
-MN's last progress (new data, or retransmissions of data whose ACKs never
-reached it; without a CN capture: when iperf3 did not complete) — the MN's
+*end of observation − last progress*, if at least ``TCP_OPEN_GAP_MIN_S``, when the
+CN was still sending after the MN's last progress (new data, or retransmissions
+of data whose ACKs never reached it; without a CN capture: when iperf3 did not complete) — the MN's
 in-flight window can still trickle in after the move while its ACKs go
 nowhere, and the stall comes after it. When the open gap is the
 largest, ``tcp_recovered`` is false and the stall a lower bound ("> window").
@@ -109,6 +109,11 @@ from .frames import (
 
 TCP_STALL_START_S = 0.25
 """A TCP stall must start by this long after the move (see the module docstring)."""
+TCP_OPEN_GAP_MIN_S = 1.0
+"""The shortest open gap at the end of the observation that counts as a stall that never
+ended. Shorter ones (5 x Linux's 200 ms minimum RTO: the CN would have retransmitted
+several times) are the observation ending between the CN's last send and its arrival at
+the MN, which a loaded machine stretches to tens of milliseconds."""
 L2_LOOKBACK_S = 0.5
 """How long before ``moved_at`` an association report may be stamped and still count."""
 ND_ROUTER_ADVERT = 134
@@ -747,6 +752,13 @@ def tcp_metrics(run: RunData) -> tuple[dict[str, Any], dict[str, str]]:
         open_end = _traffic(run, "tcp").get("client_exit") != "completed"
     tail = end - progress[-1][0] if open_end else None
     largest = max(gaps, default=(0.0, None))
+    if tail is not None and tail < TCP_OPEN_GAP_MIN_S:
+        if tail >= largest[0]:
+            notes["tcp_recovered"] = (
+                f"the last {tail * 1000:.0f} ms without progress end the observation and are "
+                f"shorter than {TCP_OPEN_GAP_MIN_S:.0f} s: not counted as a stall"
+            )
+        tail = None
     if tail is not None and tail >= largest[0]:
         out["tcp_recovered"] = False
         out["tcp_stall_ms"] = round(tail * 1000, 3)
