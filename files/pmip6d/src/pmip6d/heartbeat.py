@@ -102,6 +102,8 @@ class HeartbeatMonitor:
         self._on_restart = on_restart
         self._on_expired = on_expired
         self._next_sequence = (rng or random.SystemRandom()).getrandbits(32)
+        self.restart_counter = settings.restart_counter
+        """Sent in every response; the LMA's shell sets it at start from its counter file."""
         self.peers: dict[str, Peer] = {}
         self._timers: TimerQueue[Peer] = TimerQueue()
 
@@ -141,7 +143,7 @@ class HeartbeatMonitor:
             return [Notice("debug", f"dropped heartbeat request from {src}: not a peer")]
         self.counters["heartbeat.request_received"] += 1
         self.counters["heartbeat.response_sent"] += 1
-        answer = Heartbeat(msg.sequence, HB_FLAG_R, self.settings.restart_counter)
+        answer = Heartbeat(msg.sequence, HB_FLAG_R, self.restart_counter)
         return [Send(src, answer)]
 
     def _response(self, src: str, msg: Heartbeat, now: float) -> list[Action]:
@@ -227,7 +229,7 @@ class HeartbeatMonitor:
             "interval": s.interval,
             "missing_allowed": s.missing_allowed,
             "peer_down_grace": s.peer_down_grace,
-            "restart_counter": s.restart_counter,
+            "restart_counter": self.restart_counter,
             "peers": [
                 {
                     "address": p.address,
