@@ -169,6 +169,7 @@ def test_a_changed_restart_counter_makes_the_mag_reregister_every_mn_at_once(clo
     assert mag.counters["heartbeat.peer_restarted"] == 1
     assert mag.counters["reregistered"] == 2
     assert any("restarted (restart counter 1 -> 2)" in t for t in net.notices(MAG1))
+    assert f"re-registering 2 mobile nodes with {LMA}" in net.notices(MAG1)
     assert {r["mn_id"]: r["hnps"] for r in fresh.binding_rows()} == hnps, "same prefixes back"
     assert all(r["proxy_coa"] == MAG1 for r in fresh.binding_rows())
     routes = [a for a in net.effects[LMA] if isinstance(a, RouteToMag)]
@@ -187,10 +188,22 @@ def test_the_same_restart_counter_changes_nothing(clock):
 def test_reregister_resends_a_refresh_in_flight_and_leaves_other_lmas_alone(clock):
     mag = make_mag(clock, heartbeat=hb())
     actions = mag.attach(MAC1)
-    [pbu] = [a.message for a in actions if isinstance(a, Send)]
-    assert isinstance(pbu, ProxyBindingUpdate)
-    assert mag.reregister(LMA) == [], "a registration in flight carries on"
-    assert mag.reregister("2001:db8:ffff::77") == []
+    assert [a for a in actions if isinstance(a, Send)], "the registration PBU"
+    assert not [a for a in mag.reregister(LMA) if isinstance(a, Send)], "registering carries on"
+    assert mag.counters["reregistered"] == 0
+    net = Net(clock, **{LMA: make_lma(clock, heartbeat=hb(1)), MAG1: mag})
+    register(net, mag, MAC2)
+    net.down.add(LMA)
+    net.tick(600 * 0.8 + 1)  # the refresh is sent and goes unanswered
+    [row] = mag.binding_rows(mac=MAC2)
+    assert row["exchange"] == "refresh"
+    sent = mag.reregister(LMA)
+    [pbu] = [a.message for a in sent if isinstance(a, Send)]
+    assert (
+        isinstance(pbu, ProxyBindingUpdate)
+        and pbu.sequence == mag.binding_rows(mac=MAC2)[0]["sequence"]
+    )
+    assert not [a for a in mag.reregister("2001:db8:ffff::77") if isinstance(a, Send)]
 
 
 def test_an_unsolicited_response_announces_a_restart(clock):

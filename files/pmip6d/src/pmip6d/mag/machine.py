@@ -339,6 +339,7 @@ class MobileAccessGateway:
         de-registrations in flight carry on as they are.
         """
         actions: list[Action] = []
+        count = 0
         now = self.clock.monotonic()
         for entry in list(self._by_mac.values()):
             if entry.lma != lma:
@@ -351,7 +352,8 @@ class MobileAccessGateway:
             else:
                 continue
             self.counters["reregistered"] += 1
-        return actions
+            count += 1
+        return [Notice("info", f"re-registering {count} mobile nodes with {lma}"), *actions]
 
     def _dispatch(
         self,
