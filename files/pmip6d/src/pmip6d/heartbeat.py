@@ -19,7 +19,9 @@ What arrives is checked before it counts: a request from an address that is
 not a peer by policy, or a response to no request in flight, is counted and
 dropped; a response answers only the newest request (RFC 5847 §5.1: it carries
 that request's sequence number). Sequence numbers start at a random value, so
-responses to a previous run's requests are not taken for this run's.
+responses to a previous run's requests are not taken for this run's, and an
+off-path sender cannot forge a restart: an unsolicited response (U flag) only
+makes the next request go out at once.
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ class HeartbeatMonitor:
 
     def track(self, address: str, now: float) -> None:
         """Start heartbeats to ``address`` (a no-op when they run already); the first goes now."""
-        if not self.enabled or address in self.peers:
+        if address in self.peers or not self.enabled:  # per PBU: the common case first
             return
         peer = Peer(address)
         self.peers[address] = peer
@@ -152,9 +154,13 @@ class HeartbeatMonitor:
             self.counters["heartbeat.response_unexpected"] += 1
             return []
         if msg.unsolicited:
-            # Sent without a request (a peer announcing its restart): only its counter counts.
+            # A peer announcing its restart, or anyone forging its address: with no
+            # sequence number to match, its counter is not believed. It only brings the
+            # next request forward, whose matched answer then tells.
             self.counters["heartbeat.unsolicited_received"] += 1
-            return self._check_restart(peer, msg)
+            if not peer.awaiting:
+                self._timers.set(peer, now)
+            return []
         if not peer.awaiting or msg.sequence != peer.sequence:
             self.counters["heartbeat.response_stale"] += 1
             return []
