@@ -309,6 +309,17 @@ def test_the_lma_removes_the_bindings_of_a_mag_down_past_the_grace_period(clock)
     assert peer(lma, MAG1)["state"] == "up"
 
 
+def test_an_lma_restored_from_its_state_heartbeats_the_mags_of_its_bindings(clock):
+    net, lma = two_mags(clock)
+    saved = lma.snapshot()
+    restarted = make_lma(clock, heartbeat=hb(2))
+    restarted.restore(saved)
+    assert {p["address"] for p in restarted.status()["heartbeat"]["peers"]} == {MAG1, MAG2}
+    net.nodes[LMA] = restarted
+    net.tick(1)
+    assert peer(restarted, MAG1)["state"] == "up" and peer(restarted, MAG2)["state"] == "up"
+
+
 # --------------------------------------------------------------------------- off
 
 

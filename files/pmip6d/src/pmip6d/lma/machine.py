@@ -497,6 +497,9 @@ class LocalMobilityAnchor:
     def _install(self, bce: BindingCacheEntry) -> None:
         self.cache.add(bce)
         self._timers.set(bce, bce.expires_at)
+        # Restored bindings too: after a restart with its state, the LMA heartbeats
+        # their MAGs before any of them sends a PBU.
+        self.heartbeat.track(bce.proxy_coa, self.clock.monotonic())
 
     def _update(self, r: _Request, bce: BindingCacheEntry) -> list[Action]:
         """Lifetime extension (§5.3.3) or handoff (§5.3.4) of an existing entry."""
