@@ -4,10 +4,13 @@ An LMA that comes back without its binding cache (its state file removed: a new
 disk, an operator's mistake) gets every binding back from the MAGs, which see its
 Restart Counter change and re-register all their MNs at once, within two
 heartbeat intervals of the LMA answering again. An LMA that stops answering is
-shown down in the MAGs' status.
+shown down in the MAGs' status. A MAG that dies loses its bindings at the LMA once
+it has been down for the configured grace period.
 """
 
 from __future__ import annotations
+
+import signal
 
 import pytest
 
@@ -108,3 +111,59 @@ def test_a_silent_lma_is_shown_down(domain):
         assert row["missed"] >= 3
         assert dom.agents[mag].counters()["heartbeat.peer_down"] == 1
         assert "is down: 3 heartbeats unanswered" in dom.agents[mag].log.read_text()
+
+
+# --------------------------------------------------------------------------- a dead MAG
+
+GRACE = 2.0
+"""peer_down_grace for the test bed below, seconds (off by default)."""
+
+
+@pytest.fixture
+def grace_domain(tmp_path, netns_ok, backend):
+    heartbeat = {"heartbeat_interval": INTERVAL, "missing_heartbeats_allowed": 3}
+    dom = build_domain(
+        tmp_path / "grace",
+        prefix=f"hg{id(tmp_path) % 1000}-",
+        mobile_nodes=2,
+        backend=backend,
+        lma_extra={"peer_down_grace": GRACE, **heartbeat},
+        mag_extra=heartbeat,
+    )
+    try:
+        yield dom
+    finally:
+        dom.close()
+
+
+def lma_routes(dom) -> str:
+    return dom.agents["lma"].ns.run("ip", "-6", "route", "show", "table", "all").stdout
+
+
+def test_the_lma_removes_the_bindings_of_a_mag_dead_past_the_grace(grace_domain):
+    dom = grace_domain
+    dom.associate("mn1", "ap1")
+    dom.associate("mn2", "ap2")
+    addresses = {mn: dom.wait_address(mn) for mn in ("mn1", "mn2")}
+    hnp1 = dom.binding("mn1")["hnps"][0]
+    assert hnp1 in lma_routes(dom)
+    wait_for(
+        lambda: all(
+            p["state"] == "up" for p in dom.agents["lma"].call("status")["heartbeat"]["peers"]
+        ),
+        timeout=2 * INTERVAL + MARGIN,
+        what="both MAGs answering the LMA",
+    )
+    dom.agents["mag1"].signal(signal.SIGKILL)  # dies without a word: no de-registration
+    # Down at the third miss (at most four intervals), removed once the grace has
+    # passed, at the next heartbeat tick (one more interval).
+    wait_for(
+        lambda: dom.binding("mn1") is None,
+        timeout=(3 + 1) * INTERVAL + GRACE + INTERVAL + MARGIN,
+        what="mn1's binding removed with its dead MAG",
+    )
+    assert hnp1 not in lma_routes(dom), "its route went with it"
+    counters = dom.agents["lma"].counters()
+    assert counters["heartbeat.peer_expired"] == 1 and counters["heartbeat.bindings_removed"] == 1
+    assert dom.binding("mn2")["proxy_coa"] == MAGS["mag2"], "the other MAG's MN stays"
+    ping_cn(dom, "mn2", addresses["mn2"])
