@@ -119,6 +119,30 @@ status:
     bindings: 1
     mobile_nodes: 1
     pending: 0
+heartbeat:
+  description:
+    - The agent's RFC 5847 heartbeat (the same as C(status.heartbeat)); null if the agent
+      has none.
+    - "C(interval), C(missing_allowed), C(peer_down_grace) (LMA, null when off),
+      C(restart_counter) (the LMA's own, null on a MAG) and C(peers): one entry per peer
+      with C(address), C(state) (unknown until the first answer, up or down), C(missed)
+      (requests unanswered in a row), C(restart_counter) (the peer's last seen, null
+      when it sends none), C(last_response_ago) and C(down_for) in seconds (null when
+      not applicable)."
+  returned: success
+  type: dict
+  sample:
+    interval: 60
+    missing_allowed: 3
+    peer_down_grace: null
+    restart_counter: null
+    peers:
+      - address: "2001:db8:ffff::1"
+        state: down
+        missed: 4
+        restart_counter: 7
+        last_response_ago: 241.2
+        down_for: 61.0
 counters:
   description: The agent's counters (messages, rejects by status, data plane, triggers).
   returned: success
@@ -188,6 +212,7 @@ def main():
         socket=source.path,
         bindings=rows,
         status=status,
+        heartbeat=status.get("heartbeat") if isinstance(status, dict) else None,
         counters=counters,
     )
 

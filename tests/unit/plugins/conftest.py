@@ -83,6 +83,8 @@ class FakeAgent:
         self.address = address or ("2001:db8:ffff::1" if role == "lma" else "2001:db8:ffff::11")
         self.rows: list[dict] = []
         self.counters = {"pbu_received": 3, "pba_sent": 3} if role == "lma" else {"pbu_sent": 3}
+        self.heartbeat: dict | None = None
+        """The status's RFC 5847 part, when set (agents before it had none)."""
         self.mode: str | None = None
         self.fail_commands: dict[str, str] = {}
         self.requests: list[dict] = []
@@ -200,6 +202,12 @@ class FakeAgent:
         return "pong"
 
     def _status(self) -> dict:
+        status = self._role_status()
+        if self.heartbeat is not None:
+            status["heartbeat"] = self.heartbeat
+        return status
+
+    def _role_status(self) -> dict:
         if self.role == "lma":
             return {
                 "role": "lma",

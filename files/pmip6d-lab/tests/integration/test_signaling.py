@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pmip6d.wire import ProxyBindingAck, ProxyBindingUpdate, checksum, decode
+from pmip6d.wire import Heartbeat, ProxyBindingAck, ProxyBindingUpdate, checksum, decode
 from pmip6d.wire import timestamp as ts
 from pmip6d_lab.netlab import NetLab, wait_for
 
@@ -219,6 +219,10 @@ FIELDS = [
     "mip6.nemo.mnp.mnp",
     "mip6.nemo.mnp.pfl",
     "mip6.mnlli.lli",
+    "mip6.hb.u_flag",
+    "mip6.hb.r_flag",
+    "mip6.hb.seqnr",
+    "mip6.rc",
     "_ws.malformed",
     "_ws.expert.severity",
 ]
@@ -260,8 +264,10 @@ def test_tshark_decodes_every_message_like_we_do(domain):
     packets = raw_packets(pcap)
     assert len(rows) == len(packets) >= 12
     kinds = {r["mip6.mhtype"] for r in rows}
-    assert kinds == {"5", "6"}, kinds
+    # 13: the RFC 5847 heartbeats that start with the first PBU to a peer.
+    assert kinds == {"5", "6", "13"}, kinds
     statuses = set()
+    heartbeats = []
     for row, (src, dst, mh) in zip(rows, packets, strict=True):
         assert row["_ws.malformed"] == "", f"tshark: malformed frame {row['frame.number']}"
         assert "4194304" not in row["_ws.expert.severity"], (
@@ -270,6 +276,15 @@ def test_tshark_decodes_every_message_like_we_do(domain):
         # The checksum on the wire was filled in by the kernel; it must verify.
         assert int.from_bytes(mh[4:6], "big") == checksum(src, dst, mh), f"bad checksum {row}"
         ours = decode(mh)
+        if isinstance(ours, Heartbeat):
+            assert row["mip6.hb.r_flag"] in (("True", "1") if ours.response else ("False", "0"))
+            assert row["mip6.hb.u_flag"] in ("False", "0") and not ours.unsolicited
+            assert int(row["mip6.hb.seqnr"]) == ours.sequence
+            assert row["mip6.rc"] == (
+                "" if ours.restart_counter is None else str(ours.restart_counter)
+            )
+            heartbeats.append((src, dst, ours))
+            continue
         assert isinstance(ours, (ProxyBindingUpdate, ProxyBindingAck))
         assert row["mip6.mnid.identifier"] == ours.mn_id.decode()
         assert int(row["mip6.hi"]) == ours.handoff_indicator
@@ -300,6 +315,15 @@ def test_tshark_decodes_every_message_like_we_do(domain):
             assert int(row["mip6.ba.status"]) == ours.status
             statuses.add(ours.status)
     assert {0, 154} <= statuses
+    # Requests both ways; only the LMA's responses carry a restart counter; the rogue
+    # MAG's requests are not answered.
+    assert {(s, d) for s, d, m in heartbeats if not m.response} >= {
+        (MAGS["mag1"], LMA),
+        (LMA, MAGS["mag1"]),
+    }
+    answers = [(s, d, m) for s, d, m in heartbeats if m.response]
+    assert all((m.restart_counter is not None) == (s == LMA) for s, _d, m in answers)
+    assert not [1 for s, d, m in answers if d == MAGS["rogue"]]
     # The prefix tshark saw in MN1's PBA is the one the LMA reports now.
     mn1 = [
         r

@@ -232,6 +232,29 @@ def render_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     )
 
 
+HEARTBEAT_COLUMNS = [
+    ("address", "PEER"),
+    ("state", "STATE"),
+    ("missed", "MISSED"),
+    ("restart_counter", "RESTARTS"),
+    ("last_response_ago", "LAST ANSWER (S AGO)"),
+    ("down_for", "DOWN FOR (S)"),
+]
+"""``pmipctl status``: one row per RFC 5847 heartbeat peer."""
+
+
+def _heartbeat_line(hb: dict) -> str:
+    if not hb.get("interval"):
+        return "off"
+    grace = hb.get("peer_down_grace")
+    parts = [f"every {hb['interval']:g} s, down after {hb.get('missing_allowed')} missed"]
+    if grace:
+        parts.append(f"bindings of a peer down {grace:g} s removed")
+    if hb.get("restart_counter") is not None:
+        parts.append(f"own restart counter {hb['restart_counter']}")
+    return "; ".join(parts)
+
+
 def _print(data: Any, args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(data, indent=2, sort_keys=True))
@@ -242,6 +265,11 @@ def _print(data: Any, args: argparse.Namespace) -> None:
     elif isinstance(data, dict):
         width = max((len(k) for k in data), default=0)
         for key, value in data.items():
+            if key == "heartbeat" and isinstance(value, dict):
+                print(f"{key.ljust(width)}  {_heartbeat_line(value)}")
+                if value.get("peers"):
+                    print(render_table(value["peers"], HEARTBEAT_COLUMNS))
+                continue
             print(f"{key.ljust(width)}  {json.dumps(value) if isinstance(value, dict) else value}")
     else:
         print(data)

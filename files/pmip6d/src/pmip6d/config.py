@@ -193,6 +193,17 @@ class LmaConfig(_Schema):
     """Tunnels and routes; without it the LMA only signals (tests, benchmarks)."""
     state_file: Path | None = None
     """Where the binding cache is saved at shutdown and restored from at start."""
+    heartbeat_interval: Annotated[float, Field(ge=0)] = defaults.HEARTBEAT_INTERVAL
+    """RFC 5847 HEARTBEAT_INTERVAL, seconds; 0: send none (requests are still answered)."""
+    missing_heartbeats_allowed: Annotated[int, Field(ge=1, le=255)] = (
+        defaults.MISSING_HEARTBEATS_ALLOWED
+    )
+    """RFC 5847 MISSING_HEARTBEATS_ALLOWED."""
+    peer_down_grace: Annotated[float, Field(gt=0)] | None = defaults.PEER_DOWN_GRACE
+    """Seconds a MAG may stay down (heartbeat) before its bindings are removed; null: never."""
+    restart_counter_file: Path | None = None
+    """Where the RFC 5847 Restart Counter is kept; null: beside ``state_file``
+    (``<state_file>.restart-counter``), or without a state file the start time."""
     log_level: LogLevel = "info"
 
 
@@ -223,6 +234,12 @@ class MagConfig(_Schema):
     """Layer-2 event sources, e.g. ``{type: cisco-syslog, port: 514, aps: {...}}``."""
     state_file: Path | None = None
     """Where active bindings are saved at shutdown and restored from at start."""
+    heartbeat_interval: Annotated[float, Field(ge=0)] = defaults.HEARTBEAT_INTERVAL
+    """RFC 5847 HEARTBEAT_INTERVAL, seconds; 0: send none (requests are still answered)."""
+    missing_heartbeats_allowed: Annotated[int, Field(ge=1, le=255)] = (
+        defaults.MISSING_HEARTBEATS_ALLOWED
+    )
+    """RFC 5847 MISSING_HEARTBEATS_ALLOWED."""
     log_level: LogLevel = "info"
 
     @model_validator(mode="after")

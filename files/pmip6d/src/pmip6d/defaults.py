@@ -41,3 +41,15 @@ ACCESS_TECHNOLOGY_TYPE: Final = 4
 """IEEE 802.11a/b/g (RFC 5213 §8.5)."""
 LINK_LOCAL_ADDRESS: Final = "fe80::1"
 """The link-local address every MAG uses on its access links (RFC 5213 §6.8)."""
+
+# --- Heartbeat between MAG and LMA (RFC 5847 §7) ---------------------------------------
+
+HEARTBEAT_INTERVAL: Final = 60
+"""HEARTBEAT_INTERVAL, seconds between two Heartbeat Requests to a peer."""
+MISSING_HEARTBEATS_ALLOWED: Final = 3
+"""MISSING_HEARTBEATS_ALLOWED: unanswered requests in a row before the peer is down."""
+PEER_DOWN_GRACE: Final = None
+"""LMA: seconds a MAG may stay down before its bindings are removed; None: never (they
+expire with their lifetime). Off by default: a partition between a healthy MAG and the
+LMA looks the same as a dead MAG, and removing the bindings would cut its MNs off for
+longer than the partition lasted."""

@@ -6,6 +6,7 @@ import pytest
 
 from pmip6d.clock import ManualClock
 from pmip6d.config import PolicyFile
+from pmip6d.heartbeat import HeartbeatSettings
 from pmip6d.lma import LmaSettings, LocalMobilityAnchor, PrefixPool
 from pmip6d.mag import MagSettings, MobileAccessGateway
 from pmip6d.policy import Policy
@@ -61,7 +62,13 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
+NO_HEARTBEAT = HeartbeatSettings(interval=0)
+"""The machine builders' default: tests that count every action a timer returns are not
+about RFC 5847 (test_heartbeat.py is, and passes its own settings)."""
+
+
 def make_lma(clock: ManualClock, pool_size_bits: int = 16, **settings) -> LocalMobilityAnchor:
+    settings.setdefault("heartbeat", NO_HEARTBEAT)
     policy = make_policy()
     base = Prefix.parse(f"2001:db8:100::/{64 - pool_size_bits}")
     return LocalMobilityAnchor(
@@ -75,6 +82,7 @@ def make_lma(clock: ManualClock, pool_size_bits: int = 16, **settings) -> LocalM
 def make_mag(
     clock: ManualClock, address: str = MAG1, name: str = "mag1", **settings
 ) -> MobileAccessGateway:
+    settings.setdefault("heartbeat", NO_HEARTBEAT)
     return MobileAccessGateway(
         MagSettings(address=address, **settings), make_policy().mag_view(name), clock
     )

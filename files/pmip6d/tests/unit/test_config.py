@@ -334,3 +334,40 @@ def test_check_refuses_what_a_start_would_refuse(domain, access, problem):
     )
     assert (result.returncode, result.stdout) == (2, ""), result.stdout + result.stderr
     assert result.stderr == f"pmip6d: {domain / 'mag.yml'}: {problem}\n"
+
+
+def test_heartbeat_keys_default_to_rfc5847_and_reach_the_machines(domain):
+    from pmip6d import defaults
+
+    lma = LmaConfig.model_validate({"name": "l", "policy": "p"})
+    mag = MagConfig.model_validate({"name": "m", "policy": "p"})
+    for config in (lma, mag):
+        assert config.heartbeat_interval == defaults.HEARTBEAT_INTERVAL == 60
+        assert config.missing_heartbeats_allowed == defaults.MISSING_HEARTBEATS_ALLOWED == 3
+    assert lma.peer_down_grace is None and lma.restart_counter_file is None
+    write(
+        domain,
+        "lma.yml",
+        {**LMA_CONFIG, "heartbeat_interval": 1.5, "missing_heartbeats_allowed": 2,
+         "peer_down_grace": 30},
+    )  # fmt: skip
+    write(domain, "mag.yml", {**MAG_CONFIG, "heartbeat_interval": 0})
+    _config, lma_machine, _policy = load_lma(domain / "lma.yml")
+    settings = lma_machine.settings.heartbeat
+    assert (settings.interval, settings.missing_allowed, settings.peer_down_grace) == (1.5, 2, 30)
+    _config, mag_machine, _policy = load_mag(domain / "mag.yml")
+    assert mag_machine.settings.heartbeat.interval == 0 and not mag_machine.heartbeat.enabled
+
+
+@pytest.mark.parametrize(
+    ("change", "pattern"),
+    [
+        ({"heartbeat_interval": -1}, r"lma\.yml: heartbeat_interval: "),
+        ({"missing_heartbeats_allowed": 0}, r"lma\.yml: missing_heartbeats_allowed: "),
+        ({"peer_down_grace": 0}, r"lma\.yml: peer_down_grace: "),
+    ],
+)
+def test_heartbeat_key_errors(domain, change, pattern):
+    write(domain, "lma.yml", {**LMA_CONFIG, **change})
+    with pytest.raises(ConfigError, match=pattern):
+        load_lma(domain / "lma.yml")

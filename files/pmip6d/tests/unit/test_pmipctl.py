@@ -44,6 +44,33 @@ def test_answer_is_printed_as_json(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == {"role": "mag"}
 
 
+def test_status_shows_the_heartbeat_peers(tmp_path, capsys):
+    path = tmp_path / "mag.sock"
+    heartbeat = {
+        "interval": 1.0,
+        "missing_allowed": 3,
+        "peer_down_grace": None,
+        "restart_counter": None,
+        "peers": [
+            {
+                "address": "2001:db8:ffff::1",
+                "state": "down",
+                "missed": 3,
+                "restart_counter": 4,
+                "last_response_ago": 3.5,
+                "down_for": 0.2,
+            }
+        ],
+    }
+    serve_once(path, {"ok": True, "data": {"role": "mag", "heartbeat": heartbeat}})
+    assert pmipctl_main(["-s", str(path), "status"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "heartbeat  every 1 s, down after 3 missed"
+    assert out[2].split() == ["PEER", "STATE", "MISSED", "RESTARTS", "LAST", "ANSWER", "(S",
+                              "AGO)", "DOWN", "FOR", "(S)"]  # fmt: skip
+    assert out[3].split() == ["2001:db8:ffff::1", "down", "3", "4", "3.5", "0.2"]
+
+
 def test_detach_sends_the_mac(tmp_path, capsys):
     path = tmp_path / "mag.sock"
     agent = serve_once(path, {"ok": True, "data": None})

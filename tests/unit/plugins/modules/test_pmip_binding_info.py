@@ -93,3 +93,31 @@ def test_bad_options(fake_agent, run_module):
     result = run_module(pmip_binding_info, {"mn_id": "x"})
     assert result["failed"] and "one of the following is required: role, socket" in result["msg"]
     assert agent.requests == []
+
+
+def test_heartbeat_peers_are_returned(fake_agent, run_module):
+    agent = fake_agent("mag")
+    down = {
+        "address": "2001:db8:ffff::1",
+        "state": "down",
+        "missed": 4,
+        "restart_counter": 7,
+        "last_response_ago": 41.0,
+        "down_for": 1.0,
+    }
+    agent.heartbeat = {
+        "interval": 10.0,
+        "missing_allowed": 3,
+        "peer_down_grace": None,
+        "restart_counter": None,
+        "peers": [down],
+    }
+    result = run_module(pmip_binding_info, {"socket": agent.path, "role": "mag"})
+    assert result["heartbeat"]["peers"] == [down]
+    assert result["status"]["heartbeat"] == result["heartbeat"]
+
+
+def test_heartbeat_is_null_for_an_agent_without_it(fake_agent, run_module):
+    agent = fake_agent("lma")
+    result = run_module(pmip_binding_info, {"socket": agent.path, "role": "lma"})
+    assert result["heartbeat"] is None

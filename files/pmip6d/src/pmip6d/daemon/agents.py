@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, LmaConfig, MagConfig, load
+from ..heartbeat import HeartbeatSettings
 from ..lma import LmaSettings, LocalMobilityAnchor, PrefixPool
 from ..mag import MagSettings, MobileAccessGateway
 from ..policy import Policy
@@ -34,6 +35,7 @@ from ..wire.prefix import Prefix
 from .control import ControlServer
 from .effects import LmaEffects, MagEffects
 from .mhsocket import MobilityHeaderSocket
+from .restart_counter import advance_restart_counter
 from .sdnotify import notify
 from .shell import AgentShell
 from .timeline import Timeline
@@ -109,6 +111,11 @@ def load_lma(config_path: Path | str) -> tuple[LmaConfig, LocalMobilityAnchor, P
         min_delay_before_bce_delete_ms=config.min_delay_before_bce_delete_ms,
         max_delay_before_new_bce_assign_ms=config.max_delay_before_new_bce_assign_ms,
         max_binding_lifetime=config.max_binding_lifetime,
+        heartbeat=HeartbeatSettings(
+            interval=config.heartbeat_interval,
+            missing_allowed=config.missing_heartbeats_allowed,
+            peer_down_grace=config.peer_down_grace,
+        ),
     )
     pool = _pool(config, config_path, policy)
     return config, LocalMobilityAnchor(settings, view, SystemClock(), pool), policy
@@ -131,6 +138,11 @@ def load_mag(config_path: Path | str) -> tuple[MagConfig, MobileAccessGateway, P
         initial_bindack_timeout_ms=config.initial_bindack_timeout_ms,
         max_bindack_timeout_ms=config.max_bindack_timeout_ms,
         access_technology_type=config.access_technology_type,
+        heartbeat=HeartbeatSettings(
+            interval=config.heartbeat_interval,
+            missing_allowed=config.missing_heartbeats_allowed,
+            peer_down_grace=None,
+        ),
     )
     return config, MobileAccessGateway(settings, view, SystemClock()), policy
 
@@ -398,6 +410,11 @@ class Agent:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         freezer = GcFreezer()
+        if self.role == "lma":
+            # RFC 5847 §3.2: one more start; MAGs that see it changed re-register.
+            self.machine.heartbeat.restart_counter = advance_restart_counter(
+                self.config.restart_counter_file, self.config.state_file, log
+            )
         try:
             for emitter in getattr(self.effects, "emitters", {}).values():
                 emitter.start(loop)

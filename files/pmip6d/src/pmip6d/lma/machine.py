@@ -39,6 +39,7 @@ from enum import Enum
 from .. import defaults
 from ..actions import Action, Notice, RouteToMag, Send, Unroute
 from ..clock import Clock
+from ..heartbeat import DEFAULT_HEARTBEAT, HeartbeatSettings
 from ..policy import LmaView, MobileNodeProfile
 from ..timers import TimerQueue
 from ..wire import timestamp as ts
@@ -53,6 +54,7 @@ from ..wire.constants import (
 )
 from ..wire.messages import (
     BindingError,
+    Heartbeat,
     Malformed,
     Message,
     ProxyBindingAck,
@@ -61,6 +63,7 @@ from ..wire.messages import (
 )
 from ..wire.prefix import Prefix, address_text
 from .cache import BceState, BindingCache, BindingCacheEntry
+from .heartbeat import heartbeat_monitor
 from .pool import PrefixPool
 
 
@@ -74,6 +77,8 @@ class LmaSettings:
     min_delay_before_bce_delete_ms: int = defaults.MIN_DELAY_BEFORE_BCE_DELETE_MS
     max_delay_before_new_bce_assign_ms: int = defaults.MAX_DELAY_BEFORE_NEW_BCE_ASSIGN_MS
     max_binding_lifetime: int = defaults.MAX_BINDING_LIFETIME
+    heartbeat: HeartbeatSettings = DEFAULT_HEARTBEAT
+    """RFC 5847; its ``restart_counter`` is this LMA's."""
 
 
 @dataclass(slots=True)
@@ -232,6 +237,7 @@ class LocalMobilityAnchor:
         # address object instead of a copy per received PBU (~110 bytes a binding).
         self._mag_addresses = {a: a for a in policy.accepted_mags}
         self._link_locals: dict[bytes, bytes] = {}
+        self.heartbeat = heartbeat_monitor(self)
 
     # ------------------------------------------------------------------ events in
 
@@ -252,6 +258,8 @@ class LocalMobilityAnchor:
     def handle(self, src: str, msg: Message, received_at: float | None = None) -> list[Action]:
         if isinstance(msg, ProxyBindingUpdate):
             return self.handle_pbu(src, msg, received_at)
+        if isinstance(msg, Heartbeat):
+            return self.heartbeat.handle(src, msg, self.clock.monotonic())
         if isinstance(msg, UnsupportedMessage):
             # RFC 6275 §9.2: an unrecognized MH type is answered with a Binding Error.
             self.counters["binding_error_sent"] += 1
@@ -269,6 +277,7 @@ class LocalMobilityAnchor:
         for _what, holds, status in ADMISSION_CHECKS:
             if not holds(self, request):
                 return self._reject(request, status)
+        self.heartbeat.track(src, self.clock.monotonic())
         try:
             kind, bce = self._lookup(request)
             if bce is not None:
@@ -286,14 +295,20 @@ class LocalMobilityAnchor:
             actions += self._wait_expired(pending)
         for bce in self._timers.pop_due(now):
             actions += self._bce_timer(bce, now)
+        actions += self.heartbeat.on_timer(now)
         return actions
 
     def next_deadline(self) -> float | None:
-        a = self._timers.next_deadline()
-        b = self._pending_timers.next_deadline()
-        if a is None:
-            return b
-        return a if b is None else min(a, b)
+        due = [
+            d
+            for d in (
+                self._timers.next_deadline(),
+                self._pending_timers.next_deadline(),
+                self.heartbeat.next_deadline(),
+            )
+            if d is not None
+        ]
+        return min(due) if due else None
 
     # ------------------------------------------------------------------ checks
 
@@ -482,6 +497,9 @@ class LocalMobilityAnchor:
     def _install(self, bce: BindingCacheEntry) -> None:
         self.cache.add(bce)
         self._timers.set(bce, bce.expires_at)
+        # Restored bindings too: after a restart with its state, the LMA heartbeats
+        # their MAGs before any of them sends a PBU.
+        self.heartbeat.track(bce.proxy_coa, self.clock.monotonic())
 
     def _update(self, r: _Request, bce: BindingCacheEntry) -> list[Action]:
         """Lifetime extension (§5.3.3) or handoff (§5.3.4) of an existing entry."""
@@ -699,6 +717,7 @@ class LocalMobilityAnchor:
                 "in_use": self.pool.in_use,
             },
             "replay_protection": self.settings.replay_protection,
+            "heartbeat": self.heartbeat.status(self.clock.monotonic()),
         }
 
 

@@ -63,6 +63,7 @@ from enum import Enum
 from .. import defaults
 from ..actions import Action, MobileNodeBinding, Notice, Send, ServeMobileNode, StopServing
 from ..clock import Clock
+from ..heartbeat import DEFAULT_HEARTBEAT, HeartbeatSettings
 from ..policy import MagView, MobileNodeProfile
 from ..rules import mac_text
 from ..timers import TimerQueue
@@ -77,8 +78,9 @@ from ..wire.constants import (
     Status,
     status_name,
 )
-from ..wire.messages import Malformed, Message, ProxyBindingAck, ProxyBindingUpdate
+from ..wire.messages import Heartbeat, Malformed, Message, ProxyBindingAck, ProxyBindingUpdate
 from ..wire.prefix import ZERO_PREFIX, Prefix, address_text
+from .heartbeat import heartbeat_monitor
 
 
 @dataclass(slots=True, frozen=True)
@@ -95,6 +97,8 @@ class MagSettings:
     max_bindack_timeout_ms: int = defaults.MAX_BINDACK_TIMEOUT_MS
     access_technology_type: int = AccessTechnologyType(defaults.ACCESS_TECHNOLOGY_TYPE)
     max_sequence_resyncs: int = 3
+    heartbeat: HeartbeatSettings = DEFAULT_HEARTBEAT
+    """RFC 5847 towards the LMAs this MAG registers with."""
 
 
 class BulState(Enum):
@@ -225,6 +229,7 @@ class MobileAccessGateway:
         self._retry_timeout = settings.initial_bindack_timeout_ms / 1000
         self._max_timeout = settings.max_bindack_timeout_ms / 1000
         self._requested_units = min(0xFFFF, settings.requested_lifetime // LIFETIME_UNIT)
+        self.heartbeat = heartbeat_monitor(self)
 
     def set_link_local(self, address: str) -> None:
         """Use ``address`` in the Link-local Address option (a MAG keeping its own, scenario 1)."""
@@ -288,6 +293,8 @@ class MobileAccessGateway:
     def handle(self, src: str, msg: Message) -> list[Action]:
         if isinstance(msg, ProxyBindingAck):
             return self.handle_pba(src, msg)
+        if isinstance(msg, Heartbeat):
+            return self.heartbeat.handle(src, msg, self.clock.monotonic())
         self.counters[f"unexpected.{type(msg).__name__}"] += 1
         return []
 
@@ -314,10 +321,39 @@ class MobileAccessGateway:
         actions: list[Action] = []
         for entry in self._timers.pop_due(now):
             actions += self._dispatch(entry, Event.TIMEOUT, now=now)
+        actions += self.heartbeat.on_timer(now)
         return actions
 
     def next_deadline(self) -> float | None:
-        return self._timers.next_deadline()
+        a = self._timers.next_deadline()
+        b = self.heartbeat.next_deadline()
+        if a is None:
+            return b
+        return a if b is None else min(a, b)
+
+    def reregister(self, lma: str) -> list[Action]:
+        """Refresh every binding with ``lma`` now: it restarted and may have lost them.
+
+        Bound entries start a refresh exchange (a PBU each, at once); refreshes in
+        flight are sent again without waiting for their back-off; registrations and
+        de-registrations in flight carry on as they are.
+        """
+        actions: list[Action] = []
+        count = 0
+        now = self.clock.monotonic()
+        for entry in list(self._by_mac.values()):
+            if entry.lma != lma:
+                continue
+            if entry.phase is Phase.ACTIVE:
+                actions += self._on_refresh_due(entry, None, now)
+            elif entry.phase is Phase.REFRESHING:
+                entry.txn_timeout = self._retry_timeout
+                actions.append(self._transmit(entry))
+            else:
+                continue
+            self.counters["reregistered"] += 1
+            count += 1
+        return [Notice("info", f"re-registering {count} mobile nodes with {lma}"), *actions]
 
     def _dispatch(
         self,
@@ -517,6 +553,7 @@ class MobileAccessGateway:
         if phase is Phase.REFRESHING:
             deadline = min(deadline, entry.expires_at)
         self._timers.set(entry, deadline)
+        self.heartbeat.track(entry.lma, now)
         self.counters["pbu_sent"] += 1
         pbu = ProxyBindingUpdate(
             sequence=entry.sequence,
@@ -603,6 +640,7 @@ class MobileAccessGateway:
             "entries": len(self._by_mac),
             "active": active,
             "replay_protection": self.settings.replay_protection,
+            "heartbeat": self.heartbeat.status(self.clock.monotonic()),
         }
 
 

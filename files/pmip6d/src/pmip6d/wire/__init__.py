@@ -12,6 +12,7 @@ from .constants import (
 )
 from .messages import (
     BindingError,
+    Heartbeat,
     Malformed,
     Message,
     ProxyBindingAck,
@@ -28,6 +29,7 @@ __all__ = [
     "BindingError",
     "EncodeError",
     "HandoffIndicator",
+    "Heartbeat",
     "MHType",
     "MNIdentifierSubtype",
     "Malformed",

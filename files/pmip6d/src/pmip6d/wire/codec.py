@@ -26,6 +26,7 @@ from .constants import (
 )
 from .messages import (
     BindingError,
+    Heartbeat,
     Malformed,
     Message,
     ProxyBindingAck,
@@ -43,12 +44,17 @@ _BU_FIXED = struct.Struct("!HHH")
 _BA_FIXED = struct.Struct("!BBHH")
 # RFC 6275 §6.1.9: Status, Reserved, Home Address.
 _BE_FIXED = struct.Struct("!BB16s")
+# RFC 5847 §5.1: Reserved (14 bits) | U | R, Sequence Number (32 bits).
+_HB_FIXED = struct.Struct("!HI")
+# RFC 5847 §5.2: the Restart Counter option's body.
+_U32 = struct.Struct("!I")
 _U64 = struct.Struct("!Q")
 
 _MH_HEADER_LEN = _MH_HEADER.size  # 6
 _BU_OPTIONS_AT = _MH_HEADER_LEN + _BU_FIXED.size  # 12
 _BA_OPTIONS_AT = _MH_HEADER_LEN + _BA_FIXED.size  # 12
 _BE_OPTIONS_AT = _MH_HEADER_LEN + _BE_FIXED.size  # 24
+_HB_OPTIONS_AT = _MH_HEADER_LEN + _HB_FIXED.size  # 12
 
 # Alignment xn+y of each option's Type octet, counted from the start of the
 # Mobility Header. Options not listed have no alignment requirement.
@@ -57,6 +63,7 @@ ALIGNMENT: dict[int, tuple[int, int]] = {
     OptionType.MN_LINK_LAYER_IDENTIFIER: (2, 0),  # RFC 5213 §8.6
     OptionType.LINK_LOCAL_ADDRESS: (8, 6),  # RFC 5213 §8.7
     OptionType.TIMESTAMP: (8, 2),  # RFC 5213 §8.8
+    OptionType.RESTART_COUNTER: (4, 2),  # RFC 5847 §5.2
 }
 
 # Exact option body lengths (octets after Type and Length) of fixed-size options.
@@ -137,6 +144,15 @@ def _put_common_options(buf: bytearray, msg: ProxyBindingUpdate | ProxyBindingAc
         _put_option(buf, opt.type, opt.data)
 
 
+def _put_heartbeat(buf: bytearray, msg: Heartbeat) -> None:
+    # The Reserved bits go out as zero whatever ``flags`` holds beyond U and R.
+    buf += _HB_FIXED.pack(msg.flags & 0x0003, msg.sequence)
+    if msg.restart_counter is not None:
+        _put_option(buf, OptionType.RESTART_COUNTER, _U32.pack(msg.restart_counter))
+    for opt in msg.other:
+        _put_option(buf, opt.type, opt.data)
+
+
 def _finish(buf: bytearray, mh_type: int) -> bytes:
     buf += _PADDING[-len(buf) % 8]
     header_len = len(buf) // 8 - 1
@@ -173,6 +189,8 @@ def _encode(msg: Message) -> bytes:
         buf += _BE_FIXED.pack(msg.status, 0, msg.home_address)
         for opt in msg.other:
             _put_option(buf, opt.type, opt.data)
+    elif isinstance(msg, Heartbeat):
+        _put_heartbeat(buf, msg)
     elif isinstance(msg, UnsupportedMessage):
         buf += msg.body
     else:
@@ -263,7 +281,27 @@ def _decode(data: bytes) -> Message | Malformed:
         for otype, body in _iter_options(data, _BE_OPTIONS_AT):
             err.other.append(RawOption(otype, body))
         return err
+    if mh_type == MHType.HEARTBEAT:
+        return _decode_heartbeat(data)
     return UnsupportedMessage(mh_type, bytes(data[_MH_HEADER_LEN:]))
+
+
+def _decode_heartbeat(data: bytes) -> Heartbeat:
+    if len(data) < _HB_OPTIONS_AT:
+        raise _Bad("too-short", "heartbeat shorter than its fixed part")
+    flags, sequence = _HB_FIXED.unpack_from(data, _MH_HEADER_LEN)
+    # RFC 5847 §5.1: Reserved is ignored by the receiver; only U and R mean something.
+    msg = Heartbeat(sequence, flags & 0x0003)
+    for otype, body in _iter_options(data, _HB_OPTIONS_AT):
+        if otype == OptionType.RESTART_COUNTER:
+            if len(body) != _U32.size:
+                raise _Bad("option-length", f"restart counter has length {len(body)}, expected 4")
+            if msg.restart_counter is not None:
+                raise _Bad("duplicate-option", f"option {otype} appears twice")
+            msg.restart_counter = _U32.unpack(body)[0]
+        else:
+            msg.other.append(RawOption(otype, body))
+    return msg
 
 
 def _iter_options(data: bytes, pos: int):

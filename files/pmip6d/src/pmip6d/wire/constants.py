@@ -55,6 +55,8 @@ class OptionType(IntEnum):
     MN_LINK_LAYER_IDENTIFIER = 25
     LINK_LOCAL_ADDRESS = 26
     TIMESTAMP = 27
+    RESTART_COUNTER = 28
+    """RFC 5847 §5.2."""
 
 
 class MNIdentifierSubtype(IntEnum):
@@ -151,3 +153,9 @@ BA_FLAG_K = 0x80
 BA_FLAG_R = 0x40
 BA_FLAG_P = 0x20
 BA_FLAG_T = 0x10
+
+# Heartbeat flags (RFC 5847 §5.1): the low bits of the 16-bit word before the sequence number.
+HB_FLAG_U = 0x0002
+"""Unsolicited: a response sent without a request."""
+HB_FLAG_R = 0x0001
+"""Response; clear in a request."""

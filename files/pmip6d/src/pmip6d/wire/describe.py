@@ -6,7 +6,7 @@ import datetime as dt
 
 from . import timestamp as ts
 from .constants import status_name
-from .messages import BindingError, Message, ProxyBindingAck, ProxyBindingUpdate
+from .messages import BindingError, Heartbeat, Message, ProxyBindingAck, ProxyBindingUpdate
 from .prefix import address_text
 
 
@@ -43,4 +43,8 @@ def describe(msg: Message) -> str:
         return " ".join(head + _options(msg))
     if isinstance(msg, BindingError):
         return f"BE status={msg.status} home={address_text(msg.home_address)}"
+    if isinstance(msg, Heartbeat):
+        kind = "HB-response" if msg.response else "HB-request"
+        rc = f" restart_counter={msg.restart_counter}" if msg.restart_counter is not None else ""
+        return f"{kind}{' unsolicited' if msg.unsolicited else ''} seq={msg.sequence}{rc}"
     return f"MH type {msg.mh_type} ({len(msg.body)} octets)"

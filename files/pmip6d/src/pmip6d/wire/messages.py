@@ -14,6 +14,8 @@ from .constants import (
     BA_FLAG_P,
     BU_FLAG_A,
     BU_FLAG_P,
+    HB_FLAG_R,
+    HB_FLAG_U,
     LIFETIME_UNIT,
     MHType,
     MNIdentifierSubtype,
@@ -109,6 +111,28 @@ class BindingError:
 
 
 @dataclass(slots=True)
+class Heartbeat:
+    """Heartbeat (MH type 13, RFC 5847 §5.1): a request, or with the R flag its response."""
+
+    sequence: int
+    """32 bits; a response carries the sequence number of the request it answers."""
+    flags: int = 0
+    restart_counter: int | None = None
+    """The Restart Counter option (RFC 5847 §5.2): the sender's restarts, 32 bits."""
+    other: list[RawOption] = field(default_factory=list)
+
+    mh_type = MHType.HEARTBEAT
+
+    @property
+    def response(self) -> bool:
+        return bool(self.flags & HB_FLAG_R)
+
+    @property
+    def unsolicited(self) -> bool:
+        return bool(self.flags & HB_FLAG_U)
+
+
+@dataclass(slots=True)
 class UnsupportedMessage:
     """A well-formed Mobility Header of a type this agent does not process."""
 
@@ -132,4 +156,4 @@ class Malformed:
         return f"{self.reason}: {self.detail}" if self.detail else self.reason
 
 
-Message = ProxyBindingUpdate | ProxyBindingAck | BindingError | UnsupportedMessage
+Message = ProxyBindingUpdate | ProxyBindingAck | BindingError | Heartbeat | UnsupportedMessage
