@@ -41,3 +41,10 @@ ACCESS_TECHNOLOGY_TYPE: Final = 4
 """IEEE 802.11a/b/g (RFC 5213 §8.5)."""
 LINK_LOCAL_ADDRESS: Final = "fe80::1"
 """The link-local address every MAG uses on its access links (RFC 5213 §6.8)."""
+
+# --- RFC 5846 binding revocation (its §11 configuration variables, at their defaults) --
+
+MIN_DELAY_BRIS_MS: Final = 1_000
+"""MINDelayBRIs: the wait for a BRA before the first retransmission (doubles after each)."""
+BRI_MAX_RETRIES_NUMBER: Final = 1
+"""BRIMaxRetriesNumber: retransmissions of an unanswered BRI before the LMA gives up."""

@@ -77,8 +77,15 @@ from ..wire.constants import (
     Status,
     status_name,
 )
-from ..wire.messages import Malformed, Message, ProxyBindingAck, ProxyBindingUpdate
+from ..wire.messages import (
+    BindingRevocationIndication,
+    Malformed,
+    Message,
+    ProxyBindingAck,
+    ProxyBindingUpdate,
+)
 from ..wire.prefix import ZERO_PREFIX, Prefix, address_text
+from .revocation import handle_bri, known_lmas
 
 
 @dataclass(slots=True, frozen=True)
@@ -225,6 +232,8 @@ class MobileAccessGateway:
         self._retry_timeout = settings.initial_bindack_timeout_ms / 1000
         self._max_timeout = settings.max_bindack_timeout_ms / 1000
         self._requested_units = min(0xFFFF, settings.requested_lifetime // LIFETIME_UNIT)
+        self.known_lmas = known_lmas(self)
+        """The only sources a Binding Revocation Indication is answered for."""
 
     def set_link_local(self, address: str) -> None:
         """Use ``address`` in the Link-local Address option (a MAG keeping its own, scenario 1)."""
@@ -288,6 +297,8 @@ class MobileAccessGateway:
     def handle(self, src: str, msg: Message) -> list[Action]:
         if isinstance(msg, ProxyBindingAck):
             return self.handle_pba(src, msg)
+        if isinstance(msg, BindingRevocationIndication):
+            return handle_bri(self, src, msg)  # RFC 5846, see .revocation
         self.counters[f"unexpected.{type(msg).__name__}"] += 1
         return []
 
