@@ -8,14 +8,18 @@ A handover that MAG1 hears nothing about at layer 2 (MAG2 is told of the MN
 through its control socket, so no ROAMED line reaches MAG1) must still clear
 MAG1: the LMA's Binding Revocation Indication makes it drop the MN's routes,
 rule and RAs, and it answers only once they are gone, so by the time the LMA
-counts the acknowledgement MAG1 serves nothing. ``pmipctl revoke`` removes an
-MN's binding at the LMA and at its MAG.
+counts the acknowledgement MAG1 serves nothing. ``pmipctl revoke`` and the
+collection's ``pmip_binding`` module (``state: absent``, run by ``ansible``)
+remove an MN's binding at the LMA and at its MAG.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +129,58 @@ def test_pmipctl_revoke_removes_the_binding_at_both_ends(domain):
     # Revoking again changes nothing and says so.
     again = pmipctl(dom, "revoke", mn_id)
     assert again.returncode == 0 and "nothing revoked" in again.stdout
+
+
+REPO = Path(__file__).resolve().parents[4]
+"""The checkout, which is the collection (ansible.cfg finds it through .ansible)."""
+HOST_PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
+
+
+def pmip_binding(dom, mn_id: str, *, check: bool = False) -> dict:
+    """Run the collection's module for real (ansible ad-hoc, local) against the LMA."""
+    args = {"socket": str(dom.agents["lma"].socket), "mn_id": mn_id, "state": "absent"}
+    command = [
+        str(Path(sys.executable).with_name("ansible")),
+        "localhost",
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "-m",
+        "netlmm.pmipv6.pmip_binding",
+        "-a",
+        json.dumps(args),
+        # The host's own Python, as on a real LMA (the module needs nothing else).
+        "-e",
+        f"ansible_python_interpreter={HOST_PYTHON}",
+    ]
+    if check:
+        command += ["--check", "--diff"]
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
+    done = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    [play] = json.loads(done.stdout)["plays"]
+    return play["tasks"][0]["hosts"]["localhost"]
+
+
+def test_the_module_revokes_through_the_lma(domain):
+    dom = domain
+    mn = dom.mns["mn1"]
+    row = dom.binding("mn1")  # handed over to MAG2 by the first test
+    assert row and row["proxy_coa"] == MAGS["mag2"]
+    hnp = row["hnps"][0]
+
+    predicted = pmip_binding(dom, row["mn_id"], check=True)
+    assert predicted["changed"] is True and predicted["revoked"][0]["mn_id"] == row["mn_id"]
+    assert dom.binding("mn1") is not None  # check mode changed nothing
+
+    done = pmip_binding(dom, row["mn_id"])
+    assert done["changed"] is True and [r["proxy_coa"] for r in done["revoked"]] == [MAGS["mag2"]]
+    assert dom.binding("mn1") is None
+    wait_for(lambda: dom.agents["mag2"].bindings(mac=mn.mac) == [], what="MAG2 drops mn1")
+    assert kernel_state(dom, "mag2", hnp) == ("", "")
+
+    again = pmip_binding(dom, row["mn_id"])
+    assert again["changed"] is False and again["revoked"] == []
