@@ -157,6 +157,20 @@ class BindingSource:
             rows = rows[:limit]
         return rows
 
+    def revoke(self, mn_id):
+        """LMA only: remove the MN's binding and route, the agent tells its MAG (RFC 5846).
+
+        Returns the rows the agent removed (empty: there was nothing to revoke).
+        """
+        with ControlClient(self.path, self.timeout) as client:
+            rows = client.call("revoke", mn_id=mn_id)
+        return rows if isinstance(rows, list) else []
+
+
+def bound_rows(rows):
+    """The rows that make a binding present: what revocation would remove."""
+    return [r for r in rows if isinstance(r, dict) and r.get("state") != "deregistering"]
+
 
 # --------------------------------------------------------------------------- expectations
 

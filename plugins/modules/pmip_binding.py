@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: pmip_binding
-short_description: Assert, or wait until, a mobile node's PMIPv6 binding is as expected
+short_description: Assert, or wait until, a mobile node's PMIPv6 binding is as expected; revoke it
 version_added: 0.1.0
 description:
   - Reads one mobile node's binding from a running C(pmip6d) agent (an LMA's binding cache
@@ -21,7 +21,8 @@ description:
   - While waiting, a missing or refusing socket (an agent that is still starting) is retried;
     if the agent is still unreachable at the deadline, that error is reported. An error
     answer from the agent fails at once.
-  - Read-only. Never reports a change.
+  - Read-only, except O(state=absent) at an LMA, which revokes the binding (RFC 5846)
+    unless O(revoke=false).
 author:
   - netlmm.pmipv6 developers (!UNKNOWN)
 attributes:
@@ -30,8 +31,10 @@ attributes:
       - Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
-      - The module only reads, so check mode changes nothing about what it does, including the
-        wait up to O(timeout). This is what an assertion is expected to do (like
+      - A revocation (O(state=absent) at an LMA) is only reported in check mode, as
+        C(changed) with RV(revoked), never carried out.
+      - Otherwise the module only reads, so check mode changes nothing about what it does,
+        including the wait up to O(timeout). This is what an assertion is expected to do (like
         M(ansible.builtin.assert)), and it keeps a C(--check) run honest about the state
         the hosts are really in.
       - 'If earlier tasks were only simulated in check mode, the binding they would have
@@ -41,7 +44,9 @@ attributes:
     description:
       - Will return details on what has changed (or possibly needs changing in check_mode),
         when in diff mode.
-    support: none
+    support: partial
+    details:
+      - Only a revocation has a diff, the binding rows before and none after.
 extends_documentation_fragment:
   - netlmm.pmipv6.agent_socket
 options:
@@ -62,9 +67,22 @@ options:
       - V(absent) - there is no entry, or only one that is C(deregistering)
         (at the LMA during MinDelayBeforeBCEDelete). O(hnp), O(tunnel) and O(min_lifetime)
         are not checked.
+      - At an LMA (and with O(revoke=true), the default) V(absent) is enforced. A binding of
+        the mobile node is revoked through the LMA's control socket, like
+        C(pmipctl revoke MN-ID). The LMA removes the binding and its route at once and sends
+        a Binding Revocation Indication to the MAG that served it, which stops serving the
+        mobile node (routes, Router Advertisements) and acknowledges. A mobile node without
+        a binding is left alone and the task reports no change.
       - When omitted, V(present); on a MAG with O(serving_mag), whatever O(serving_mag) implies.
     type: str
     choices: [present, absent]
+  revoke:
+    description:
+      - With O(state=absent) at an LMA, whether to revoke a binding that exists (V(true)) or
+        only check, and wait up to O(timeout), that there is none (V(false)).
+      - A MAG cannot revoke a binding; there O(state=absent) is always only checked.
+    type: bool
+    default: true
   hnp:
     description:
       - A home network prefix the binding must hold, for example C(2001:db8:100:1::/64).
@@ -121,13 +139,21 @@ EXAMPLES = r"""
     timeout: "{{ 0 if ansible_check_mode else 15 }}"
   become: true
 
-- name: The mobile node mn1 has left the domain
+- name: The mobile node mn1 has left the domain (wait for it, revoke nothing)
   netlmm.pmipv6.pmip_binding:
     role: lma
     mn_id: "mn1@{{ pmipv6_domain }}"
     state: absent
+    revoke: false
     timeout: 30
     interval: 1
+  become: true
+
+- name: Revoke mn2's binding (RFC 5846); its MAG stops serving it at once
+  netlmm.pmipv6.pmip_binding:
+    role: lma
+    mn_id: "mn2@{{ pmipv6_domain }}"
+    state: absent
   become: true
 """
 
@@ -169,6 +195,18 @@ actual:
     state: active
     serving_mag: "2001:db8:ffff::11"
     hnp: ["2001:db8:100::/64"]
+revoked:
+  description:
+    - The LMA's rows of the bindings this task revoked (in check mode, would revoke).
+    - Empty when there was nothing to revoke.
+  returned: with O(state=absent) at an LMA, unless O(revoke=false)
+  type: list
+  elements: dict
+  sample:
+    - mn_id: mn2@lab.pmipv6.example
+      hnps: ["2001:db8:100:2::/64"]
+      proxy_coa: "2001:db8:ffff::11"
+      state: active
 mismatches:
   description: One entry per mismatching field.
   returned: mismatch
@@ -207,6 +245,7 @@ from ansible_collections.netlmm.pmipv6.plugins.module_utils.pmip_binding import 
     AGENT_SOCKET_ARGS,
     BindingSource,
     Expectation,
+    bound_rows,
     describe,
     evaluate,
     normalize_address,
@@ -241,6 +280,20 @@ def _check_values(module, params):
             module.fail_json(msg=f"{name} must be positive")
 
 
+def _revoke(module, source, mn_id, mac):
+    """State absent at an LMA: revoke what is bound. Returns the rows (None: not an LMA)."""
+    source.status()
+    if source.role != "lma":
+        return None
+    rows = bound_rows(source.bindings(mn_id=mn_id, mac=mac))
+    if not rows or module.check_mode:
+        return rows
+    revoked = []
+    for name in sorted({row["mn_id"] for row in rows}):
+        revoked += source.revoke(name)
+    return revoked
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -248,6 +301,7 @@ def main():
             mn_id=dict(type="str"),
             mac=dict(type="str"),
             state=dict(type="str", choices=["present", "absent"]),
+            revoke=dict(type="bool", default=True),
             hnp=dict(type="str"),
             serving_mag=dict(type="str"),
             tunnel=dict(type="str"),
@@ -265,6 +319,24 @@ def main():
     who = " / ".join(x for x in (mn_id, mac) if x)
 
     source = BindingSource(params["role"], params["socket"], params["socket_timeout"])
+    revoked = None
+    if params["state"] == "absent" and params["revoke"]:
+        try:
+            revoked = _revoke(module, source, mn_id, mac)
+        except ControlError as exc:
+            module.fail_json(**exc.fail_kwargs())
+        if revoked and module.check_mode:
+            # The binding is still there, and is meant to be: report what would go.
+            result = dict(
+                changed=True,
+                revoked=revoked,
+                role=source.role,
+                socket=source.path,
+                msg=f"binding of {who} at LMA {source.path} would be revoked",
+            )
+            if module._diff:
+                result["diff"] = {"before": {"bindings": revoked}, "after": {"bindings": []}}
+            module.exit_json(**result)
     expectation = []  # built at the first successful look: a MAG's own address comes from the agent
 
     def poll():
@@ -299,7 +371,7 @@ def main():
 
     where = f"{source.role.upper()} {source.path}"
     result = dict(
-        changed=False,
+        changed=bool(revoked),
         binding=verdict.binding,
         elapsed=elapsed,
         expected=verdict.expected,
@@ -307,6 +379,10 @@ def main():
         role=source.role,
         socket=source.path,
     )
+    if revoked is not None:
+        result["revoked"] = revoked
+        if revoked and module._diff:
+            result["diff"] = {"before": {"bindings": revoked}, "after": {"bindings": []}}
     if not verdict.ok:
         result["mismatches"] = [
             {"field": name, "expected": want, "actual": have}
@@ -314,7 +390,10 @@ def main():
         ]
         waited = elapsed if params["timeout"] > 0 else None
         module.fail_json(msg=describe(verdict, who, where, waited), **result)
-    result["msg"] = f"binding of {who} at {where} is as expected"
+    if revoked:
+        result["msg"] = f"binding of {who} at {where} revoked"
+    else:
+        result["msg"] = f"binding of {who} at {where} is as expected"
     module.exit_json(**result)
 
 

@@ -71,10 +71,10 @@ class FakeAgent:
 
     It answers like ``daemon/control.py`` and ``daemon/agents.py``: ``ping``,
     ``status``, ``counters``, ``bindings`` (LMA: ``mn_id``, MAG: ``mac``,
-    both ``limit``), errors as ``{"ok": false, "error": ...}``. Its table is
-    ``rows``, or changes over time with :meth:`later`. ``mode`` makes it
-    misbehave: ``silent`` (never answers), ``garbage`` (not JSON), ``close``
-    (hangs up), ``no_ok`` (JSON without ``ok``).
+    both ``limit``), LMA ``revoke`` (``mn_id``: its rows go), errors as
+    ``{"ok": false, "error": ...}``. Its table is ``rows``, or changes over time
+    with :meth:`later`. ``mode`` makes it misbehave: ``silent`` (never answers),
+    ``garbage`` (not JSON), ``close`` (hangs up), ``no_ok`` (JSON without ``ok``).
     """
 
     def __init__(self, path: str, role: str = "lma", address: str | None = None) -> None:
@@ -188,6 +188,8 @@ class FakeAgent:
             "counters": self._counters,
             "bindings": self._bindings,
         }
+        if self.role == "lma":
+            commands["revoke"] = self._revoke
         if cmd not in commands:
             known = ", ".join(sorted(commands))
             return {"ok": False, "error": f"unknown command {cmd!r}; known: {known}"}
@@ -245,6 +247,13 @@ class FakeAgent:
                 wanted = _mac(mac)
                 rows = [r for r in rows if r["mac"] == wanted]
         return list(rows[:limit] if limit is not None else rows)
+
+    def _revoke(self, mn_id: str) -> list[dict]:
+        # Like the LMA: every entry of the MN goes at once, the removed rows come back.
+        removed = [r for r in self.current_rows() if r["mn_id"] == mn_id]
+        self.rows = [r for r in self.current_rows() if r["mn_id"] != mn_id]
+        self._timeline = []
+        return removed
 
 
 def lma_row(mn_id="mn1@lab.pmipv6.example", proxy_coa="2001:db8:ffff::11", **extra) -> dict:

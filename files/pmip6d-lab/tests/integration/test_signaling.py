@@ -16,7 +16,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pmip6d.wire import Heartbeat, ProxyBindingAck, ProxyBindingUpdate, checksum, decode
+from pmip6d.wire import (
+    BindingRevocationAck,
+    BindingRevocationIndication,
+    Heartbeat,
+    ProxyBindingAck,
+    ProxyBindingUpdate,
+    checksum,
+    decode,
+)
 from pmip6d.wire import timestamp as ts
 from pmip6d_lab.netlab import NetLab, wait_for
 
@@ -140,19 +148,21 @@ def test_refresh(domain):
     assert lma_binding(agents, 2)["lifetime_remaining"] > 3
 
 
-def test_handover_keeps_prefix_and_survives_late_deregistration(domain):
+def test_handover_keeps_prefix_and_revokes_the_previous_mag(domain):
     _unused, agents, _unused, _unused = domain
     attach(agents, "mag1", 3, interface="ap1")
     before = active_at(agents, "mag1", 3)
-    stale_before = agents["lma"].counters().get("deregistrations_from_previous_mag", 0)
     attach(agents, "mag2", 3, interface="ap2", handoff_indicator=3)
     after = active_at(agents, "mag2", 3)
     assert after["hnps"] == before["hnps"]
     wait_for(lambda: lma_binding(agents, 3)["proxy_coa"] == MAGS["mag2"], what="LMA points at MAG2")
-    # MAG1 learns of the move late and de-registers: the binding must stay at MAG2.
-    agents["mag1"].call("detach", mac=MN[3][1])
+    # RFC 5846: the LMA's revocation clears MAG1 with no layer-2 event there.
     wait_for(lambda: mag_binding(agents, "mag1", 3) is None, what="MAG1 forgets the MN")
-    assert agents["lma"].counters()["deregistrations_from_previous_mag"] == stale_before + 1
+    assert agents["mag1"].counters()["revoked"] >= 1
+    # The AP's detach arrives late and finds nothing: no de-registration leaves MAG1
+    # (a late one is answered and ignored, see the LMA unit tests).
+    agents["mag1"].call("detach", mac=MN[3][1])
+    assert agents["mag1"].counters()["detach_unknown"] >= 1
     time.sleep(1.5)  # longer than MinDelayBeforeBCEDelete
     row = lma_binding(agents, 3)
     assert row["proxy_coa"] == MAGS["mag2"] and row["state"] == "active"
@@ -223,6 +233,12 @@ FIELDS = [
     "mip6.hb.r_flag",
     "mip6.hb.seqnr",
     "mip6.rc",
+    "mip6.bri_br.type",
+    "mip6.bri_r.trigger",
+    "mip6.bri_status",
+    "mip6.bri_seqnr",
+    "mip6.bri_ip",
+    "mip6.bri_ap",
     "_ws.malformed",
     "_ws.expert.severity",
 ]
@@ -256,6 +272,21 @@ def raw_packets(pcap: Path) -> list[tuple[str, str, bytes]]:
     return [(p[IPv6].src, p[IPv6].dst, bytes(p[IPv6].payload)) for p in rdpcap(str(pcap))]
 
 
+def check_revocation_row(row: dict, src: str, dst: str, ours) -> None:
+    """RFC 5846 messages: the LMA's BRI to the MAG a handover left, the MAG's BRA."""
+    assert int(row["mip6.bri_seqnr"]) == ours.sequence
+    if isinstance(ours, BindingRevocationIndication):
+        assert src == LMA and dst in MAGS.values()
+        assert row["mip6.bri_br.type"] == "1" and row["mip6.bri_ip"] in ("True", "1")
+        assert int(row["mip6.bri_r.trigger"]) == ours.trigger
+        prefix = f"{row['mip6.nemo.mnp.mnp']}/{row['mip6.nemo.mnp.pfl']}"
+        assert [prefix] == [str(p) for p in ours.home_network_prefixes]
+    else:
+        assert dst == LMA
+        assert row["mip6.bri_br.type"] == "2" and row["mip6.bri_ap"] in ("True", "1")
+        assert int(row["mip6.bri_status"]) == ours.status
+
+
 def test_tshark_decodes_every_message_like_we_do(domain):
     lab, agents, pcap, capture = domain
     time.sleep(0.5)
@@ -264,8 +295,9 @@ def test_tshark_decodes_every_message_like_we_do(domain):
     packets = raw_packets(pcap)
     assert len(rows) == len(packets) >= 12
     kinds = {r["mip6.mhtype"] for r in rows}
-    # 13: the RFC 5847 heartbeats that start with the first PBU to a peer.
-    assert kinds == {"5", "6", "13"}, kinds
+    # 13: the RFC 5847 heartbeats that start with the first PBU to a peer;
+    # 16: the RFC 5846 revocation of MAG1's binding at the handover.
+    assert kinds == {"5", "6", "13", "16"}, kinds
     statuses = set()
     heartbeats = []
     for row, (src, dst, mh) in zip(rows, packets, strict=True):
@@ -285,8 +317,11 @@ def test_tshark_decodes_every_message_like_we_do(domain):
             )
             heartbeats.append((src, dst, ours))
             continue
-        assert isinstance(ours, (ProxyBindingUpdate, ProxyBindingAck))
         assert row["mip6.mnid.identifier"] == ours.mn_id.decode()
+        if isinstance(ours, (BindingRevocationIndication, BindingRevocationAck)):
+            check_revocation_row(row, src, dst, ours)
+            continue
+        assert isinstance(ours, (ProxyBindingUpdate, ProxyBindingAck))
         assert int(row["mip6.hi"]) == ours.handoff_indicator
         assert int(row["mip6.att"]) == ours.access_technology_type
         assert row["mip6.lila_lla"] == "fe80::1"

@@ -262,6 +262,8 @@ def _print(data: Any, args: argparse.Namespace) -> None:
     if args.command in ("bindings", "attach", "detach"):
         columns = MAG_COLUMNS if data and "mac" in data[0] else LMA_COLUMNS
         print(render_table(data, columns) if data else "(no bindings)")
+    elif args.command == "revoke":
+        print(render_table(data, LMA_COLUMNS) if data else "(no binding: nothing revoked)")
     elif isinstance(data, dict):
         width = max((len(k) for k in data), default=0)
         for key, value in data.items():
@@ -304,6 +306,10 @@ def _pmipctl(argv: list[str] | None) -> int:
     a.add_argument("--handoff-indicator", type=int, choices=range(1, 6), metavar="1-5")
     d = sub.add_parser("detach", help="MAG: inject a layer-2 detach of MAC")
     d.add_argument("mac")
+    r = sub.add_parser(
+        "revoke", help="LMA: remove MN-ID's binding and route now and tell its MAG (RFC 5846)"
+    )
+    r.add_argument("mn_id", metavar="MN-ID")
     args = parser.parse_args(argv)
 
     path = args.socket or _default_socket()
@@ -329,6 +335,8 @@ def _pmipctl(argv: list[str] | None) -> int:
         }
     elif args.command == "detach":
         call_args = {"mac": args.mac}
+    elif args.command == "revoke":
+        call_args = {"mn_id": args.mn_id}
     client = ControlClient(path)
     try:
         client.connect()

@@ -188,6 +188,10 @@ class LmaConfig(_Schema):
         defaults.MAX_DELAY_BEFORE_NEW_BCE_ASSIGN_MS
     )
     max_binding_lifetime: Annotated[int, Field(ge=4, le=0xFFFF * 4)] = defaults.MAX_BINDING_LIFETIME
+    min_delay_bris_ms: Annotated[int, Field(ge=1)] = defaults.MIN_DELAY_BRIS_MS
+    """RFC 5846 MINDelayBRIs: first wait for a BRA before the BRI is sent again."""
+    bri_max_retries_number: Annotated[int, Field(ge=0)] = defaults.BRI_MAX_RETRIES_NUMBER
+    """RFC 5846 BRIMaxRetriesNumber."""
     prefix_pool: PrefixPool | None = None
     dataplane: DataplaneConfig | None = None
     """Tunnels and routes; without it the LMA only signals (tests, benchmarks)."""

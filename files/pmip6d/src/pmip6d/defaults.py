@@ -53,3 +53,10 @@ PEER_DOWN_GRACE: Final = None
 expire with their lifetime). Off by default: a partition between a healthy MAG and the
 LMA looks the same as a dead MAG, and removing the bindings would cut its MNs off for
 longer than the partition lasted."""
+
+# --- RFC 5846 binding revocation (its §11 configuration variables, at their defaults) --
+
+MIN_DELAY_BRIS_MS: Final = 1_000
+"""MINDelayBRIs: the wait for a BRA before the first retransmission (doubles after each)."""
+BRI_MAX_RETRIES_NUMBER: Final = 1
+"""BRIMaxRetriesNumber: retransmissions of an unanswered BRI before the LMA gives up."""

@@ -10,6 +10,7 @@ from pmip6d.lma import ADMISSION_CHECKS, BceState
 from pmip6d.wire import (
     ZERO_PREFIX,
     BindingError,
+    BindingRevocationIndication,
     HandoffIndicator,
     Prefix,
     ProxyBindingAck,
@@ -53,7 +54,12 @@ def pbu(
 
 
 def sends(actions) -> list[Send]:
-    return [a for a in actions if isinstance(a, Send)]
+    # The BRI a handover sends to the previous MAG is tested in test_lma_revocation.py.
+    return [
+        a
+        for a in actions
+        if isinstance(a, Send) and not isinstance(a.message, BindingRevocationIndication)
+    ]
 
 
 def only_pba(actions, to: str | None = None) -> ProxyBindingAck:

@@ -106,11 +106,15 @@ def test_lma_present_but_there_is_none(fake_agent, run_module):
 def test_lma_absent(fake_agent, rows, run_module):
     agent = fake_agent("lma")
     agent.rows = [rows.lma(mn_id="mn2@x")]
-    result = run_module(pmip_binding, {"socket": agent.path, "mn_id": MN1, "state": "absent"})
+    result = run_module(
+        pmip_binding, {"socket": agent.path, "mn_id": MN1, "state": "absent", "revoke": False}
+    )
     assert not result.get("failed"), result["msg"]
     assert result["binding"] is None
     agent.rows = [rows.lma()]
-    result = run_module(pmip_binding, {"socket": agent.path, "mn_id": MN1, "state": "absent"})
+    result = run_module(
+        pmip_binding, {"socket": agent.path, "mn_id": MN1, "state": "absent", "revoke": False}
+    )
     assert result["failed"]
     assert result["msg"].endswith("does not match: state: expected absent, actual active")
 
@@ -163,7 +167,14 @@ def test_absent_after_a_wait(fake_agent, rows, run_module):
     agent.later(2.0, [])
     result = run_module(
         pmip_binding,
-        {"socket": agent.path, "mn_id": MN1, "state": "absent", "timeout": 5, "interval": 0.1},
+        {
+            "socket": agent.path,
+            "mn_id": MN1,
+            "state": "absent",
+            "revoke": False,
+            "timeout": 5,
+            "interval": 0.1,
+        },
     )
     assert not result.get("failed"), result["msg"]
     # An entry in MinDelayBeforeBCEDelete (deregistering) already counts as absent.

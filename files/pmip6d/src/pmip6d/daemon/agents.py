@@ -116,6 +116,8 @@ def load_lma(config_path: Path | str) -> tuple[LmaConfig, LocalMobilityAnchor, P
             missing_allowed=config.missing_heartbeats_allowed,
             peer_down_grace=config.peer_down_grace,
         ),
+        min_delay_bris_ms=config.min_delay_bris_ms,
+        bri_max_retries_number=config.bri_max_retries_number,
     )
     pool = _pool(config, config_path, policy)
     return config, LocalMobilityAnchor(settings, view, SystemClock(), pool), policy
@@ -202,7 +204,13 @@ class Agent:
             def bindings(limit: int | None = None, mn_id: str | None = None):
                 return m.binding_rows(limit, mn_id.encode() if mn_id else None)
 
-            commands["bindings"] = bindings
+            def revoke(mn_id: str):
+                # RFC 5846: binding and route go now, a BRI tells the MAG (lma/revocation.py).
+                rows, actions = m.revoke(mn_id.encode())
+                self.shell.run(actions)
+                return rows
+
+            commands.update(bindings=bindings, revoke=revoke, revocations=m.revocation.rows)
             return commands
 
         def bindings(limit: int | None = None, mac: str | None = None):

@@ -54,6 +54,8 @@ from ..wire.constants import (
 )
 from ..wire.messages import (
     BindingError,
+    BindingRevocationAck,
+    BindingRevocationIndication,
     Heartbeat,
     Malformed,
     Message,
@@ -65,6 +67,7 @@ from ..wire.prefix import Prefix, address_text
 from .cache import BceState, BindingCache, BindingCacheEntry
 from .heartbeat import heartbeat_monitor
 from .pool import PrefixPool
+from .revocation import RevocationSettings, Revoker, handover_trigger, revoke_mobile_node
 
 
 @dataclass(slots=True, frozen=True)
@@ -79,6 +82,8 @@ class LmaSettings:
     max_binding_lifetime: int = defaults.MAX_BINDING_LIFETIME
     heartbeat: HeartbeatSettings = DEFAULT_HEARTBEAT
     """RFC 5847; its ``restart_counter`` is this LMA's."""
+    min_delay_bris_ms: int = defaults.MIN_DELAY_BRIS_MS
+    bri_max_retries_number: int = defaults.BRI_MAX_RETRIES_NUMBER
 
 
 @dataclass(slots=True)
@@ -228,6 +233,11 @@ class LocalMobilityAnchor:
         self._timers: TimerQueue[BindingCacheEntry] = TimerQueue()
         self._pending: dict[bytes, PendingRegistration] = {}
         self._pending_timers: TimerQueue[PendingRegistration] = TimerQueue()
+        self.revocation = Revoker(
+            clock,
+            self.counters,
+            RevocationSettings(settings.min_delay_bris_ms, settings.bri_max_retries_number),
+        )
         self._use_timestamps = settings.replay_protection == "timestamp"
         self._window = ts.from_milliseconds(settings.timestamp_validity_window_ms)
         self._min_delay = settings.min_delay_before_bce_delete_ms / 1000
@@ -260,6 +270,10 @@ class LocalMobilityAnchor:
             return self.handle_pbu(src, msg, received_at)
         if isinstance(msg, Heartbeat):
             return self.heartbeat.handle(src, msg, self.clock.monotonic())
+        if isinstance(msg, BindingRevocationAck):
+            return self.revocation.handle_bra(src, msg)
+        if isinstance(msg, BindingRevocationIndication):
+            return self.revocation.handle_bri(src, msg, self.policy.accepted_mags)
         if isinstance(msg, UnsupportedMessage):
             # RFC 6275 §9.2: an unrecognized MH type is answered with a Binding Error.
             self.counters["binding_error_sent"] += 1
@@ -296,6 +310,7 @@ class LocalMobilityAnchor:
         for bce in self._timers.pop_due(now):
             actions += self._bce_timer(bce, now)
         actions += self.heartbeat.on_timer(now)
+        actions += self.revocation.on_timer()
         return actions
 
     def next_deadline(self) -> float | None:
@@ -305,10 +320,11 @@ class LocalMobilityAnchor:
                 self._timers.next_deadline(),
                 self._pending_timers.next_deadline(),
                 self.heartbeat.next_deadline(),
+                self.revocation.next_deadline(),
             )
             if d is not None
         ]
-        return min(due) if due else None
+        return min(due, default=None)
 
     # ------------------------------------------------------------------ checks
 
@@ -507,6 +523,7 @@ class LocalMobilityAnchor:
         now = self.clock.monotonic()
         units = self._grant(pbu)
         previous = bce.proxy_coa
+        previous_att = bce.access_technology_type
         handoff = previous != r.src
         revived = bce.state is BceState.DEREGISTERING
         bce.lifetime = units * LIFETIME_UNIT
@@ -532,6 +549,10 @@ class LocalMobilityAnchor:
             bce.handoffs += 1
             self.counters["handoffs"] += 1
             actions.append(RouteToMag(bce.mn_id, bce.prefixes, r.src, previous))
+            if not revived:
+                # RFC 5846: the previous MAG still serves the MN; make it stop now.
+                trigger = handover_trigger(previous_att, pbu.access_technology_type)
+                actions += self.revocation.revoke(previous, bce, trigger)
         elif revived:
             self.counters["revived"] += 1
             actions.append(RouteToMag(bce.mn_id, bce.prefixes, r.src))
@@ -547,6 +568,7 @@ class LocalMobilityAnchor:
             # The MN has moved on and this is its previous MAG catching up: the
             # entry now belongs to the new MAG and must survive.
             self.counters["deregistrations_from_previous_mag"] += 1
+            self.revocation.settled(r.src, bce.mn_id)
             return [Send(r.src, self._pba(pbu, Status.ACCEPTED, 0, pbu.home_network_prefixes))]
         if pbu.timestamp is not None:
             bce.deregistered_timestamp = pbu.timestamp
@@ -556,6 +578,7 @@ class LocalMobilityAnchor:
             # The awaited de-registration: the waiting PBU was a handoff after all.
             self._drop_pending(pending)
             self.counters["deregistrations"] += 1
+            bce.state = BceState.DEREGISTERING  # its MAG let go: no revocation to send
             ack = Send(r.src, self._pba(pbu, Status.ACCEPTED, 0, bce.prefixes))
             return [ack, *self._update(_Request(pending.src, pending.pbu, pending.profile), bce)]
         actions: list[Action] = []
@@ -672,6 +695,12 @@ class LocalMobilityAnchor:
             ),
         ]
 
+    # ------------------------------------------------------------------ operator
+
+    def revoke(self, mn_id: bytes) -> tuple[list[dict], list[Action]]:
+        """Remove the MN's bindings and routes now; BRI to its MAG (RFC 5846, see .revocation)."""
+        return revoke_mobile_node(self, mn_id)
+
     # ------------------------------------------------------------------ restart
     # The saved-state format lives in .persistence, which builds on this module;
     # these two keep the machine's interface whole for the shell and the tests.
@@ -708,6 +737,7 @@ class LocalMobilityAnchor:
             "bindings": len(self.cache),
             "mobile_nodes": self.cache.mobile_nodes,
             "pending": len(self._pending),
+            "revocations_pending": len(self.revocation),
             "pool": None
             if self.pool is None
             else {

@@ -78,9 +78,17 @@ from ..wire.constants import (
     Status,
     status_name,
 )
-from ..wire.messages import Heartbeat, Malformed, Message, ProxyBindingAck, ProxyBindingUpdate
+from ..wire.messages import (
+    BindingRevocationIndication,
+    Heartbeat,
+    Malformed,
+    Message,
+    ProxyBindingAck,
+    ProxyBindingUpdate,
+)
 from ..wire.prefix import ZERO_PREFIX, Prefix, address_text
 from .heartbeat import heartbeat_monitor
+from .revocation import handle_bri, known_lmas
 
 
 @dataclass(slots=True, frozen=True)
@@ -230,6 +238,8 @@ class MobileAccessGateway:
         self._max_timeout = settings.max_bindack_timeout_ms / 1000
         self._requested_units = min(0xFFFF, settings.requested_lifetime // LIFETIME_UNIT)
         self.heartbeat = heartbeat_monitor(self)
+        self.known_lmas = known_lmas(self)
+        """The only sources a Binding Revocation Indication is answered for."""
 
     def set_link_local(self, address: str) -> None:
         """Use ``address`` in the Link-local Address option (a MAG keeping its own, scenario 1)."""
@@ -295,6 +305,8 @@ class MobileAccessGateway:
             return self.handle_pba(src, msg)
         if isinstance(msg, Heartbeat):
             return self.heartbeat.handle(src, msg, self.clock.monotonic())
+        if isinstance(msg, BindingRevocationIndication):
+            return handle_bri(self, src, msg)  # RFC 5846, see .revocation
         self.counters[f"unexpected.{type(msg).__name__}"] += 1
         return []
 

@@ -1,4 +1,4 @@
-"""Mobility Header encoder and decoder (RFC 6275 §6.1, RFC 5213 §8, RFC 4283).
+"""Mobility Header encoder and decoder (RFC 6275 §6.1, RFC 5213 §8, RFC 4283, RFC 5846 §6).
 
 Rules of this file:
 
@@ -23,9 +23,12 @@ from .constants import (
     IPPROTO_NONE,
     MHType,
     OptionType,
+    RevocationType,
 )
 from .messages import (
     BindingError,
+    BindingRevocationAck,
+    BindingRevocationIndication,
     Heartbeat,
     Malformed,
     Message,
@@ -48,6 +51,9 @@ _BE_FIXED = struct.Struct("!BB16s")
 _HB_FIXED = struct.Struct("!HI")
 # RFC 5847 §5.2: the Restart Counter option's body.
 _U32 = struct.Struct("!I")
+# RFC 5846 §6.1/§6.2: B.R. Type, R. Trigger (BRI) or Status (BRA), Sequence #,
+# flags (P|V|G + reserved).
+_BR_FIXED = struct.Struct("!BBHH")
 _U64 = struct.Struct("!Q")
 
 _MH_HEADER_LEN = _MH_HEADER.size  # 6
@@ -55,6 +61,7 @@ _BU_OPTIONS_AT = _MH_HEADER_LEN + _BU_FIXED.size  # 12
 _BA_OPTIONS_AT = _MH_HEADER_LEN + _BA_FIXED.size  # 12
 _BE_OPTIONS_AT = _MH_HEADER_LEN + _BE_FIXED.size  # 24
 _HB_OPTIONS_AT = _MH_HEADER_LEN + _HB_FIXED.size  # 12
+_BR_OPTIONS_AT = _MH_HEADER_LEN + _BR_FIXED.size  # 12
 
 # Alignment xn+y of each option's Type octet, counted from the start of the
 # Mobility Header. Options not listed have no alignment requirement.
@@ -103,7 +110,13 @@ def _put_option(buf: bytearray, otype: int, body: bytes) -> None:
     buf += body
 
 
-def _put_common_options(buf: bytearray, msg: ProxyBindingUpdate | ProxyBindingAck) -> None:
+_WithOptions = (
+    ProxyBindingUpdate | ProxyBindingAck | BindingRevocationIndication | BindingRevocationAck
+)
+"""Messages that carry the RFC 5213 options in named fields."""
+
+
+def _put_common_options(buf: bytearray, msg: _WithOptions) -> None:
     # Written out option by option (rather than through _put_option) because
     # every PBU and PBA passes here; the alignments are those of ALIGNMENT.
     mn_id = msg.mn_id
@@ -184,6 +197,12 @@ def _encode(msg: Message) -> bytes:
         _put_common_options(buf, msg)
     elif isinstance(msg, ProxyBindingAck):
         buf += _BA_FIXED.pack(msg.status, msg.flags, msg.sequence, msg.lifetime_units)
+        _put_common_options(buf, msg)
+    elif isinstance(msg, BindingRevocationIndication):
+        buf += _BR_FIXED.pack(RevocationType.INDICATION, msg.trigger, msg.sequence, msg.flags)
+        _put_common_options(buf, msg)
+    elif isinstance(msg, BindingRevocationAck):
+        buf += _BR_FIXED.pack(RevocationType.ACKNOWLEDGEMENT, msg.status, msg.sequence, msg.flags)
         _put_common_options(buf, msg)
     elif isinstance(msg, BindingError):
         buf += _BE_FIXED.pack(msg.status, 0, msg.home_address)
@@ -273,6 +292,8 @@ def _decode(data: bytes) -> Message | Malformed:
         msg = ProxyBindingAck(status, sequence, lifetime, flags)
         _decode_options(data, _BA_OPTIONS_AT, msg)
         return msg
+    if mh_type == MHType.BINDING_REVOCATION:
+        return _decode_revocation(data)
     if mh_type == MHType.BINDING_ERROR:
         if length < _BE_OPTIONS_AT:
             raise _Bad("too-short", "binding error shorter than its fixed part")
@@ -301,6 +322,22 @@ def _decode_heartbeat(data: bytes) -> Heartbeat:
             msg.restart_counter = _U32.unpack(body)[0]
         else:
             msg.other.append(RawOption(otype, body))
+    return msg
+
+
+def _decode_revocation(data: bytes) -> BindingRevocationIndication | BindingRevocationAck:
+    if len(data) < _BR_OPTIONS_AT:
+        raise _Bad("too-short", "binding revocation shorter than its fixed part")
+    br_type, code, sequence, flags = _BR_FIXED.unpack_from(data, _MH_HEADER_LEN)
+    msg: BindingRevocationIndication | BindingRevocationAck
+    if br_type == RevocationType.INDICATION:
+        msg = BindingRevocationIndication(code, sequence, flags)
+    elif br_type == RevocationType.ACKNOWLEDGEMENT:
+        msg = BindingRevocationAck(code, sequence, flags)
+    else:
+        # RFC 5846 defines types 1 and 2 only; anything else cannot be answered.
+        raise _Bad("revocation-type", f"B.R. Type {br_type}")
+    _decode_options(data, _BR_OPTIONS_AT, msg)
     return msg
 
 
@@ -338,7 +375,7 @@ _SINGLETON_TYPES = frozenset(
 )
 
 
-def _decode_options(data: bytes, pos: int, msg: ProxyBindingUpdate | ProxyBindingAck) -> None:
+def _decode_options(data: bytes, pos: int, msg: _WithOptions) -> None:
     # The option walk of _iter_options, inlined: this runs for every PBU and PBA.
     seen: set[int] = set()
     prefixes = msg.home_network_prefixes

@@ -159,3 +159,62 @@ HB_FLAG_U = 0x0002
 """Unsolicited: a response sent without a request."""
 HB_FLAG_R = 0x0001
 """Response; clear in a request."""
+
+# --- RFC 5846 binding revocation --------------------------------------------------------
+
+
+class RevocationType(IntEnum):
+    """B.R. Type of a Binding Revocation message (RFC 5846 §6.1)."""
+
+    INDICATION = 1
+    ACKNOWLEDGEMENT = 2
+
+
+class RevocationTrigger(IntEnum):
+    """Revocation Trigger values of a BRI (RFC 5846 §6.1.2, IANA registry)."""
+
+    UNSPECIFIED = 0
+    ADMINISTRATIVE_REASON = 1
+    INTER_MAG_HANDOVER_SAME_ACCESS_TYPE = 2
+    INTER_MAG_HANDOVER_DIFFERENT_ACCESS_TYPE = 3
+    INTER_MAG_HANDOVER_UNKNOWN = 4
+    USER_INITIATED_SESSION_TERMINATION = 5
+    ACCESS_NETWORK_SESSION_TERMINATION = 6
+    POSSIBLE_OUT_OF_SYNC_BCE_STATE = 7
+    PER_PEER_POLICY = 128
+    REVOKING_MOBILITY_NODE_LOCAL_POLICY = 129
+
+
+class RevocationStatus(IntEnum):
+    """Status of a Binding Revocation Acknowledgement (RFC 5846 §6.2, IANA registry).
+
+    Below 128 the revocation succeeded. (Wireshark's dissector names the failures
+    after an early draft, numbered 2-6; the RFC and the registry number them from 128.)
+    """
+
+    SUCCESS = 0
+    PARTIAL_SUCCESS = 1
+    BINDING_DOES_NOT_EXIST = 128
+    IPV4_HOME_ADDRESS_OPTION_REQUIRED = 129
+    GLOBAL_REVOCATION_NOT_AUTHORIZED = 130
+    REVOKED_MOBILE_NODES_IDENTITY_REQUIRED = 131
+    REVOCATION_FAILED_MN_IS_ATTACHED = 132
+    REVOCATION_TRIGGER_NOT_SUPPORTED = 133
+    REVOCATION_FUNCTION_NOT_SUPPORTED = 134
+
+
+def revocation_status_name(code: int) -> str:
+    """Registry name of a BRA status, or its number when it is not one we know."""
+    try:
+        return RevocationStatus(code).name
+    except ValueError:
+        return f"STATUS_{code}"
+
+
+# Binding Revocation flags, BRI and BRA alike (RFC 5846 §6.1, §6.2).
+BR_FLAG_P = 0x8000
+"""Proxy binding: the revocation is about a PMIPv6 binding."""
+BR_FLAG_V = 0x4000
+"""IPv4 HoA binding only (RFC 5844); this agent never sets it."""
+BR_FLAG_G = 0x2000
+"""Global: every binding of the peer (this agent revokes per MN only)."""

@@ -5,12 +5,22 @@ from __future__ import annotations
 import datetime as dt
 
 from . import timestamp as ts
-from .constants import status_name
-from .messages import BindingError, Heartbeat, Message, ProxyBindingAck, ProxyBindingUpdate
+from .constants import RevocationTrigger, revocation_status_name, status_name
+from .messages import (
+    BindingError,
+    BindingRevocationAck,
+    BindingRevocationIndication,
+    Heartbeat,
+    Message,
+    ProxyBindingAck,
+    ProxyBindingUpdate,
+)
 from .prefix import address_text
 
 
-def _options(msg: ProxyBindingUpdate | ProxyBindingAck) -> list[str]:
+def _options(
+    msg: ProxyBindingUpdate | ProxyBindingAck | BindingRevocationIndication | BindingRevocationAck,
+) -> list[str]:
     out = []
     if msg.mn_id is not None:
         out.append(f"mn={msg.mn_id.decode(errors='replace')}")
@@ -40,6 +50,15 @@ def describe(msg: Message) -> str:
     if isinstance(msg, ProxyBindingAck):
         kind = "PBA" if msg.proxy else "BA"
         head = [kind, status_name(msg.status), f"seq={msg.sequence}", f"lifetime={msg.lifetime}s"]
+        return " ".join(head + _options(msg))
+    if isinstance(msg, BindingRevocationIndication):
+        try:
+            trigger = RevocationTrigger(msg.trigger).name
+        except ValueError:
+            trigger = f"TRIGGER_{msg.trigger}"
+        return " ".join(["BRI", trigger, f"seq={msg.sequence}", *_options(msg)])
+    if isinstance(msg, BindingRevocationAck):
+        head = ["BRA", revocation_status_name(msg.status), f"seq={msg.sequence}"]
         return " ".join(head + _options(msg))
     if isinstance(msg, BindingError):
         return f"BE status={msg.status} home={address_text(msg.home_address)}"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from .constants import (
     BA_FLAG_P,
+    BR_FLAG_P,
     BU_FLAG_A,
     BU_FLAG_P,
     HB_FLAG_R,
@@ -133,6 +134,62 @@ class Heartbeat:
 
 
 @dataclass(slots=True)
+class BindingRevocationIndication:
+    """Binding Revocation Indication (MH type 16, B.R. Type 1; RFC 5846 §6.1).
+
+    Carries the same mobility options as a PBU in the same fields; a PMIPv6 one
+    (P flag) names the mobile node with its MN-Identifier option.
+    """
+
+    trigger: int
+    sequence: int
+    flags: int = BR_FLAG_P
+    mn_id: bytes | None = None
+    mn_id_subtype: int = MNIdentifierSubtype.NAI
+    home_network_prefixes: list[Prefix] = field(default_factory=list)
+    handoff_indicator: int | None = None
+    access_technology_type: int | None = None
+    mn_link_layer_id: bytes | None = None
+    link_local_address: bytes | None = None
+    timestamp: int | None = None
+    other: list[RawOption] = field(default_factory=list)
+
+    mh_type = MHType.BINDING_REVOCATION
+
+    @property
+    def proxy(self) -> bool:
+        return bool(self.flags & BR_FLAG_P)
+
+
+@dataclass(slots=True)
+class BindingRevocationAck:
+    """Binding Revocation Acknowledgement (MH type 16, B.R. Type 2; RFC 5846 §6.2)."""
+
+    status: int
+    sequence: int
+    flags: int = BR_FLAG_P
+    mn_id: bytes | None = None
+    mn_id_subtype: int = MNIdentifierSubtype.NAI
+    home_network_prefixes: list[Prefix] = field(default_factory=list)
+    handoff_indicator: int | None = None
+    access_technology_type: int | None = None
+    mn_link_layer_id: bytes | None = None
+    link_local_address: bytes | None = None
+    timestamp: int | None = None
+    other: list[RawOption] = field(default_factory=list)
+
+    mh_type = MHType.BINDING_REVOCATION
+
+    @property
+    def proxy(self) -> bool:
+        return bool(self.flags & BR_FLAG_P)
+
+    @property
+    def accepted(self) -> bool:
+        return self.status < 128
+
+
+@dataclass(slots=True)
 class UnsupportedMessage:
     """A well-formed Mobility Header of a type this agent does not process."""
 
@@ -156,4 +213,12 @@ class Malformed:
         return f"{self.reason}: {self.detail}" if self.detail else self.reason
 
 
-Message = ProxyBindingUpdate | ProxyBindingAck | BindingError | Heartbeat | UnsupportedMessage
+Message = (
+    ProxyBindingUpdate
+    | ProxyBindingAck
+    | BindingError
+    | Heartbeat
+    | BindingRevocationIndication
+    | BindingRevocationAck
+    | UnsupportedMessage
+)
