@@ -192,7 +192,10 @@ class LmaConfig(_Schema):
     dataplane: DataplaneConfig | None = None
     """Tunnels and routes; without it the LMA only signals (tests, benchmarks)."""
     state_file: Path | None = None
-    """Where the binding cache is saved at shutdown and restored from at start."""
+    """Where the binding cache is saved and restored from at start (daemon/store.py)."""
+    durable_state: bool = True
+    """Save every binding change before its PBA leaves (survives a crash); false:
+    save only at a clean stop (faster, forgets the bindings on a crash)."""
     log_level: LogLevel = "info"
 
 
@@ -222,7 +225,10 @@ class MagConfig(_Schema):
     triggers: list[dict[str, Any]] = []
     """Layer-2 event sources, e.g. ``{type: cisco-syslog, port: 514, aps: {...}}``."""
     state_file: Path | None = None
-    """Where active bindings are saved at shutdown and restored from at start."""
+    """Where active bindings are saved and restored from at start (daemon/store.py)."""
+    durable_state: bool = True
+    """Save every binding change as it happens (survives a crash); false: save
+    only at a clean stop."""
     log_level: LogLevel = "info"
 
     @model_validator(mode="after")
