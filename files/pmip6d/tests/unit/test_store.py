@@ -128,6 +128,13 @@ def test_a_crc_mismatch_ends_the_file_with_a_warning(tmp_path, two_records):
     assert f"{path}: torn or corrupt record at byte {second} " in warning
 
 
+def test_a_record_with_a_good_crc_that_is_no_json_object_ends_the_file():
+    good = frame({"k": "a", "v": None})
+    for payload in (b"[1]", b"{},{}", b"{"):
+        bad = b"%08x %08x %s\n" % (len(payload), zlib.crc32(payload), payload)
+        assert read_records(good + bad + good) == ([{"k": "a", "v": None}], len(good))
+
+
 def test_garbage_never_stops_the_load(tmp_path):
     store = new_store(tmp_path)
     store.path.write_bytes(b"\x00\xffnot a state file")

@@ -18,6 +18,7 @@ used once at the next start, as in earlier releases.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -57,10 +58,20 @@ class Durability:
     def restore(self) -> list[Action]:
         """Take back the saved state (the machine's own rules decide what stays),
         then start journaling: the actions install the routes (and RAs) again."""
-        saved, warnings = self.store.load()
+        # The cyclic GC off meanwhile: every restored binding is a dozen long-lived
+        # objects, and the full collections their number triggers would double the
+        # time to take back 100k bindings. They hold no cycles (see agents.GcFreezer).
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            saved, warnings = self.store.load()
+            actions = self.machine.restore(saved) if saved is not None else []
+        finally:
+            if enabled:
+                gc.enable()
+        gc.freeze()
         for warning in warnings:
             self.log.warning("%s", warning)
-        actions = self.machine.restore(saved) if saved is not None else []
         try:
             if not self.durable:
                 self.store.discard()  # used once: a later crash must not bring back stale state
