@@ -274,3 +274,24 @@ def test_durability_off_saves_only_at_a_clean_stop_and_uses_it_once(tmp_path):
     fresh = make_lma(clock, replay_protection="sequence")
     Durability(fresh, "lma", tmp_path / "lma.state", False, LOG).restore()
     assert len(fresh.binding_rows()) == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_with_the_syncer_a_batch_s_messages_wait_for_its_fsync_in_batch_order(tmp_path):
+    clock = ManualClock()
+    lma, durability = lma_durability(tmp_path, clock)
+    events: list[str] = []
+    ran: list = []
+    durability.start_syncer(ran.append)  # the loop's call_soon: run later, here by hand
+    sync = durability.store.sync
+    durability.store.sync = lambda: (events.append("fsync"), sync())
+    lma.receive(MAG1, pbu(1))
+    durability.commit_then(lambda: events.append("send batch 1"))
+    durability.commit_then(lambda: events.append("send batch 2"))  # nothing changed
+    durability.store.syncer.drain()
+    assert "send batch 1" not in events  # only handed back to the loop
+    for then in ran:
+        then()
+    assert events[-2:] == ["send batch 1", "send batch 2"] and events[0] == "fsync"
+    durability.close()
+    fresh, _ = lma_durability(tmp_path, clock)
+    assert len(fresh.binding_rows()) == 1

@@ -356,7 +356,8 @@ class Agent:
         self.durability = Durability(self.machine, self.role, path, self.config.durable_state, log)
         self.shell.run(self.durability.restore())
         if self.config.durable_state:
-            self.shell.commit = self.durability.commit
+            self.durability.start_syncer(asyncio.get_running_loop().call_soon_threadsafe)
+            self.shell.commit = self.durability.commit_then
 
     def _save_state(self) -> None:
         if self.durability is not None:

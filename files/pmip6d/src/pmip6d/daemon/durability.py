@@ -2,9 +2,11 @@
 :class:`~.store.StateStore` on the other.
 
 With ``durable_state`` (the default when a ``state_file`` is set) every change
-is committed once per batch: :meth:`Durability.commit` drains the machine's
-``dirty`` set into one journal write and one fsync. The shell calls it after
-the routes are flushed and before the batch's messages leave, so
+is committed once per batch: :meth:`Durability.commit_then` drains the machine's
+``dirty`` set into one journal write, and the batch's messages leave once an
+fsync covers it (:class:`~.store.Syncer`: one thread fsyncs while the loop goes
+on with the next batches, so one fsync often covers several). The shell calls
+it after the routes are flushed, so
 
 * the LMA's PBA never reports a binding a crash could lose;
 * the MAG's PBUs (and de-registrations) leave after the entries they change are
@@ -25,11 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from ..actions import Action
-from .store import StateStore
+from .store import StateStore, Syncer
 
 COMPACT_MIN_RECORDS = 10_000
 """A journal is folded into a new snapshot once it holds this many records more
-than twice the live entries (so compaction costs O(1) per change)."""
+than there are live entries: compaction costs O(1) per change, and a restart
+reads at most about twice the live entries."""
 
 
 def _hooks(role: str) -> tuple[Callable[[Any], list], Callable[[Any], int], Callable]:
@@ -91,11 +94,36 @@ class Durability:
             )
         return actions
 
+    def start_syncer(self, call_soon: Callable[[Callable[[], None]], None]) -> None:
+        """fsync in a thread from now on (:class:`~.store.Syncer`); ``call_soon`` runs a
+        function on the event loop."""
+        self.store.syncer = Syncer(self.store, call_soon)
+
+    def commit_then(self, then: Callable[[], None]) -> None:
+        """The shell's hook: save what changed in this batch, then call ``then`` (which
+        sends the batch's messages) once it is durable, in batch order."""
+        syncer = self.store.syncer
+        try:
+            self._write()
+        except OSError as exc:
+            self.store.counters["errors"] += 1
+            self.log.warning("cannot save binding changes to %s: %s", self.store.path, exc)
+        if syncer is None:
+            self.store.sync()
+            then()
+        else:
+            # Also with nothing written: an earlier batch's messages may still wait.
+            syncer.after_sync(then)
+
     def commit(self) -> None:
-        """Save what changed in this batch (one write, one fsync), before its messages leave."""
+        """Save what changed (one write, one fsync), synchronously."""
+        if self._write():
+            self.store.sync()
+
+    def _write(self) -> bool:
         dirty = self.machine.dirty
         if not dirty:
-            return
+            return False
         self.machine.dirty = set()
         changes: dict[str, Any] = {}
         record = self._record
@@ -105,11 +133,12 @@ class Durability:
             # prefix bound again): the live one wins.
             if value is not None or key not in changes:
                 changes[key] = value
-        self.store.commit(changes)
+        self.store.write(changes)
         journal = self.store.counters["records"] - self._compacted_at
-        limit = COMPACT_MIN_RECORDS + 2 * self._count(self.machine)
+        limit = COMPACT_MIN_RECORDS + self._count(self.machine)
         if journal > limit and not self.store.compacting:
             self._compact(background=True)
+        return True
 
     def _compact(self, background: bool) -> None:
         self._compacted_at = self.store.counters["records"]

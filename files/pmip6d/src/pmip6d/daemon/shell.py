@@ -71,8 +71,9 @@ class AgentShell:
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for: float | None = None
         self._outbox: list[Send] = []
-        self.commit: Callable[[], None] | None = None
-        """Makes the batch's binding changes durable; set by the agent (or None)."""
+        self.commit: Callable[[Callable[[], None]], None] | None = None
+        """Makes the batch's binding changes durable, then calls its argument (which
+        sends the batch's messages); set by the agent (or None)."""
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -124,16 +125,21 @@ class AgentShell:
         except Exception:
             self.machine.counters["effect_error"] += 1
             self.log.exception("could not flush the data plane")
-        if self.commit is not None:
+        outbox, self._outbox = self._outbox, []
+        if self.commit is None:
+            self._send_all(outbox)
+        else:
             try:
-                self.commit()
+                self.commit(lambda: self._send_all(outbox))
             except Exception:  # a full disk must not stop the agent from serving
                 self.machine.counters["store_error"] += 1
                 self.log.exception("could not save the binding changes")
-        outbox, self._outbox = self._outbox, []
+                self._send_all(outbox)
+        self._rearm()
+
+    def _send_all(self, outbox: list[Send]) -> None:
         for send in outbox:
             self._send(send)
-        self._rearm()
 
     def _next_deadline(self) -> float | None:
         a = self.machine.next_deadline()

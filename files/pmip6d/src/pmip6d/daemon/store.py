@@ -75,9 +75,13 @@ Record = Callable[[Any], tuple[str, Entry | None]]
 """An object of the machine (a binding cache or update list entry) → (key, entry or None)."""
 
 
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+"""Built once: ``json.dumps`` with separators builds an encoder per call."""
+
+
 def frame(payload: dict) -> bytes:
     """One record line."""
-    data = json.dumps(payload, separators=(",", ":")).encode()
+    data = _encode(payload).encode()
     return b"%08x %08x %s\n" % (len(data), zlib.crc32(data), data)
 
 
@@ -159,6 +163,7 @@ class StateStore:
         self.generation = 0
         self._fd: int | None = None
         self._compaction: threading.Thread | None = None
+        self.syncer: Syncer | None = None
         self.counters: dict[str, int] = {
             "commits": 0,
             "records": 0,
@@ -273,6 +278,8 @@ class StateStore:
         self._next_journal()
 
     def _next_journal(self) -> None:
+        if self.syncer is not None:
+            self.syncer.drain()  # its fsync must not meet a closed (or reused) descriptor
         self.generation += 1
         fd = _open_0600(self._journal(self.generation), os.O_WRONLY | os.O_APPEND)
         _fsync_dir(self.path.parent)  # the new file's name survives a crash
@@ -284,16 +291,27 @@ class StateStore:
 
     def commit(self, changes: dict[str, Entry | None]) -> None:
         """Make ``changes`` (key → entry, None: removed) durable: one write, one fsync."""
+        if self.write(changes):
+            self.sync()
+
+    def write(self, changes: dict[str, Entry | None]) -> bool:
+        """Append ``changes`` to the journal (not yet durable: see :meth:`sync` and
+        :class:`Syncer`); False if there was nothing to write."""
         if not changes or self._fd is None:
-            return
+            return False
         data = b"".join(frame({"k": k, "v": v}) for k, v in changes.items())
         view = memoryview(data)
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
-        os.fsync(self._fd)
         self.counters["commits"] += 1
         self.counters["records"] += len(changes)
+        return True
+
+    def sync(self) -> None:
+        """fsync the journal: everything written so far is durable."""
+        if self._fd is not None:
+            os.fsync(self._fd)
 
     @property
     def compacting(self) -> bool:
@@ -377,6 +395,68 @@ class StateStore:
 
     def close(self) -> None:
         self.wait()
+        if self.syncer is not None:
+            self.syncer.stop()
+            self.syncer = None
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+class Syncer:
+    """Group commit off the event loop: the loop writes a batch's records and
+    hands over what must wait for them (the batch's messages); one thread
+    fsyncs and hands that back to the loop. While an fsync runs the loop goes
+    on with the next batches, whose writes the next fsync covers all at once.
+    A batch's messages thus still leave only once its records are durable, in
+    the order the batches were handled."""
+
+    def __init__(self, store: StateStore, call_soon: Callable[[Callable[[], None]], None]) -> None:
+        self.store = store
+        self.call_soon = call_soon
+        """Runs a function on the event loop (``loop.call_soon_threadsafe``)."""
+        self._lock = threading.Condition()
+        self._queued: list[Callable[[], None]] = []
+        self._busy = False
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="pmip6d-fsync", daemon=True)
+        self._thread.start()
+
+    def after_sync(self, then: Callable[[], None]) -> None:
+        """Call ``then`` on the loop once everything written so far is durable."""
+        with self._lock:
+            self._queued.append(then)
+            self._lock.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queued and not self._stopped:
+                    self._lock.wait()
+                if not self._queued:
+                    return
+                waiting, self._queued = self._queued, []
+                self._busy = True
+            try:
+                self.store.sync()
+            except OSError as exc:  # still send: serving beats refusing on a bad disk
+                self.store.counters["errors"] += 1
+                self.store.log.warning("cannot fsync %s: %s", self.store.path, exc)
+            finally:
+                with self._lock:
+                    self._busy = False
+                    self._lock.notify_all()
+            for then in waiting:
+                self.call_soon(then)
+
+    def drain(self) -> None:
+        """Wait until nothing is queued or being synced."""
+        with self._lock:
+            while self._queued or self._busy:
+                self._lock.wait()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            self._lock.notify_all()
+        self._thread.join()
