@@ -295,3 +295,23 @@ def test_with_the_syncer_a_batch_s_messages_wait_for_its_fsync_in_batch_order(tm
     durability.close()
     fresh, _ = lma_durability(tmp_path, clock)
     assert len(fresh.binding_rows()) == 1
+
+
+def test_a_long_journal_is_folded_into_a_snapshot_while_serving(tmp_path, monkeypatch):
+    import pmip6d.daemon.durability as durability_module
+
+    monkeypatch.setattr(durability_module, "COMPACT_MIN_RECORDS", 3)
+    clock = ManualClock()
+    lma, durability = lma_durability(tmp_path, clock)
+    durability.store.wait()
+    first = durability.store.generation
+    for sequence in range(1, 7):  # one binding refreshed: 6 records, 1 live entry
+        lma.receive(MAG1, pbu(sequence))
+        durability.commit()
+    durability.store.wait()
+    assert durability.store.generation > first and durability.store.counters["compactions"] == 2
+    journals = sorted(tmp_path.glob("lma.state.journal.*"))
+    assert [p.name for p in journals] == [f"lma.state.journal.{durability.store.generation}"]
+    clock.advance(1)
+    fresh, _ = lma_durability(tmp_path, clock)
+    assert fresh.binding_rows()[0]["sequence"] == 6
