@@ -67,6 +67,8 @@ def crash_and_restart(
 ) -> tuple[Child, dict[str, Any]]:
     """SIGKILL the LMA, start it again; returns the new LMA and the figures."""
     routes_wanted = size if bench.args.dataplane else 0
+    # What the store did during the phases (the restarted LMA's counters start at 0).
+    store = {k: v for k, v in _call(sock, "counters").items() if k.startswith("store.")}
     started = time.monotonic()
     os.kill(pid, signal.SIGKILL)  # our own LMA, by its pid
     lma.proc.wait(30)
@@ -103,7 +105,9 @@ def crash_and_restart(
         "routes_installed": (status.get("dataplane") or {}).get("routes_installed"),
         "kernel_routes": _kernel_routes(bench.lma_ns) if routes_wanted else None,
         "complete": status.get("bindings") == size,
+        "store_before_kill": store,
     }
+    log(f"store before the kill: {store}")
     log(
         f"kill -9 → LMA answering {figures['kill_to_answer_s']} s, serving all "
         f"{figures['bindings']} bindings (routes {figures['routes_installed']}, kernel "

@@ -315,3 +315,27 @@ def test_a_long_journal_is_folded_into_a_snapshot_while_serving(tmp_path, monkey
     clock.advance(1)
     fresh, _ = lma_durability(tmp_path, clock)
     assert fresh.binding_rows()[0]["sequence"] == 6
+
+
+def test_merge_folds_the_journals_into_the_snapshot_from_the_files(tmp_path):
+    store = new_store(tmp_path)
+    store.open()
+    store.compact([1, 2], lambda n: ("ab"[n - 1], entry(n)))
+    store.commit({"a": entry(11), "b": None, "c": entry(3)})
+    store.commit({"c": None})
+    store.commit({"c": entry(33)})
+    store.merge()
+    store.commit({"d": entry(4)})  # after the merge began: in the new journal
+    store.wait()
+    assert store.counters["compactions"] == 2 and store.counters["errors"] == 0
+    assert [p.name for p in sorted(tmp_path.glob("agent.state.journal.*"))] == [
+        journal_of(store).name
+    ]
+    records, stopped = read_records(store.path.read_bytes())
+    assert stopped is None and records[0]["journal"] == store.generation
+    assert {r["k"]: r["v"]["mac"] for r in records[1:]} == {
+        "a": f"{11:012x}",
+        "c": f"{33:012x}",
+    }
+    saved, warnings = new_store(tmp_path).load()
+    assert warnings == [] and keys(saved) == [f"{n:012x}" for n in (4, 11, 33)]

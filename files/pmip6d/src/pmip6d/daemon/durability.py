@@ -137,7 +137,8 @@ class Durability:
         journal = self.store.counters["records"] - self._compacted_at
         limit = COMPACT_MIN_RECORDS + self._count(self.machine)
         if journal > limit and not self.store.compacting:
-            self._compact(background=True)
+            self._compacted_at = self.store.counters["records"]
+            self.store.merge()
         return True
 
     def _compact(self, background: bool) -> None:
