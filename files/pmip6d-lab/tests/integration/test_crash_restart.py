@@ -5,9 +5,17 @@ no PBU: the LMA reinstalls its routes, the MAG its routes and RAs (daemon/store.
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
+from pmip6d_lab.netlab import wait_for
 from pmip6d_lab.nsdomain import CN, MAGS, build_domain
+
+PROBE = Path(__file__).with_name("udp_probe.py")
 
 pytestmark = pytest.mark.netns
 
@@ -24,6 +32,7 @@ def domain(tmp_path_factory, netns_ok, backend):
         mag_extra={"state_file": str(work / "state" / "{mag}.state")},
     )
     try:
+        dom.probes.append(dom.lab.ns("cn").popen(sys.executable, str(PROBE), "echo", "7000"))
         yield dom
     finally:
         dom.close()
@@ -45,6 +54,13 @@ def lma_routes(dom, prefix: str) -> str:
     return dom.agents["lma"].ns.run("ip", "-6", "route", "show", "table", "all", prefix).stdout
 
 
+def echoed_after(out: Path, since: float) -> tuple[int, int]:
+    """(datagrams sent after ``since`` (CLOCK_MONOTONIC), how many of them came back)."""
+    data = json.loads(out.read_text())
+    after = [s for s, t in data["sent"].items() if t > since - data["start"]]
+    return len(after), sum(1 for s in after if s in data["echoed"])
+
+
 def test_lma_killed_comes_back_with_the_binding_and_its_route(domain):
     dom = domain
     dom.associate("mn1", "ap1")
@@ -53,7 +69,19 @@ def test_lma_killed_comes_back_with_the_binding_and_its_route(domain):
     before = dom.binding("mn1")
     hnp = before["hnps"][0]
     mag_pbus = dom.agents["mag1"].counters().get("pbu_sent", 0)
+    # A flow MN → CN → MN (the echo needs the LMA's route) runs through the crash.
+    out = dom.work / "probe.json"
+    mn = dom.mns["mn1"].ns
+    probe = mn.popen(sys.executable, str(PROBE), "probe", CN, "7000", "0.01", "120", str(out))
+    wait_for(lambda: Path(f"{out}.started").exists(), timeout=60, what="the probe's flow")
+    time.sleep(0.5)
     crash_and_restart(dom, "lma", "lma")
+    restarted = time.monotonic()
+    time.sleep(1.5)
+    probe.terminate()
+    assert probe.wait(timeout=30) == 0
+    sent, echoed = echoed_after(out, restarted)
+    assert sent >= 50 and echoed == sent  # the flow continues once the LMA is back
     after = dom.binding("mn1")
     assert after is not None and after["hnps"] == before["hnps"]
     assert after["proxy_coa"] == MAGS["mag1"] and after["sequence"] == before["sequence"]
