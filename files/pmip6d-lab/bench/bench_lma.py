@@ -41,11 +41,22 @@ LMA during every phase (or runs it under cProfile with ``--profiler cprofile``)
 and prints its hottest functions; ``--lma-pythonpath DIR`` runs the LMA from
 another source tree (e.g. a copy with a change applied) to compare.
 
+Durable bindings (``lma_bench/crash.py``): ``--durable both`` runs the LMA of each
+size twice, ``durable_state`` off then on (each with its own ``state_file``), and
+prints the on/off ratio of every phase; ``--crash`` then kills the durable LMA
+with SIGKILL and times its restart until it serves every binding again;
+``--dataplane ebpf`` gives the LMA real routes (one per binding), which the
+restart must reinstall too::
+
+    files/pmip6d-lab/bench/bench_lma.py --mns 100000 --durable both --crash \
+        --dataplane ebpf --probe 0 --no-baseline
+
 The code is in :mod:`lma_bench` beside this file: :mod:`~lma_bench.generator` (the load
 generator), :mod:`~lma_bench.null_responder` (the baseline), :mod:`~lma_bench.processes`
 (namespaces, the LMA under test and the workers as child processes),
 :mod:`~lma_bench.measure` (one size: the phases and what is measured around them),
-:mod:`~lma_bench.profiling`, :mod:`~lma_bench.report` (the printed table) and
+:mod:`~lma_bench.profiling`, :mod:`~lma_bench.crash` (durability variants, kill -9),
+:mod:`~lma_bench.report` (the printed table) and
 :mod:`~lma_bench.cli`; :mod:`~lma_bench.protocol` is what they share. Performance
 findings made with it: ``docs/performance.md``.
 """

@@ -19,13 +19,14 @@ from typing import Any
 
 import pmip6d
 
+from .crash import variants
 from .generator import generator_main
 from .measure import run_size
 from .null_responder import null_main
 from .processes import Bench, Interrupted, log
 from .profiling import Profiler, print_profile
 from .protocol import DEFAULT_PHASES
-from .report import print_notes, print_table
+from .report import print_durability, print_notes, print_table
 
 
 def git_head() -> str | None:
@@ -135,6 +136,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="DIR",
         help="run the LMA with PYTHONPATH=DIR, e.g. the src/ of a copy with a proposal applied",
     )
+    p.add_argument(
+        "--durable",
+        choices=["none", "off", "on", "both"],
+        default="none",
+        help="the LMA's state file: none (default), off (durable_state false: saved at a "
+        "clean stop only), on (every change fsync'd before its PBA), both (off then on in "
+        "the same run; the table compares them)",
+    )
+    p.add_argument(
+        "--crash",
+        action="store_true",
+        help="after the phases of the durable LMA, kill -9 it and time its restart until it "
+        "serves every binding (and, with --dataplane, every route) again",
+    )
+    p.add_argument(
+        "--dataplane",
+        choices=["ebpf", "seg6", "ip6tnl"],
+        help="give the LMA a data plane of this backend (real routes, one per binding); "
+        "default: signaling only",
+    )
     p.add_argument("--no-baseline", action="store_true", help="skip the null responder")
     p.add_argument(
         "--no-pin", action="store_true", help="do not pin generator and target to separate CPUs"
@@ -168,6 +189,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("handover needs --mags 2 or more")
     if not 1 <= args.mags <= 0xFFFF:
         p.error("--mags must be 1..65535")
+    if args.crash and args.durable not in ("on", "both"):
+        p.error("--crash needs --durable on or both")
     if any(n < 1 or n > 99_999_999 for n in args.mns):
         p.error("--mns must be 1..99999999")
     return args
@@ -214,8 +237,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         bench.setup_network()
         for size in args.mns:
-            results.append({"size": size, "rows": []})
-            run_size(bench, size, profiler, results[-1])
+            for k, (kind, extra) in enumerate(variants(bench, size, args.durable)):
+                results.append({"size": size, "rows": []})
+                run_size(
+                    bench,
+                    size,
+                    profiler,
+                    results[-1],
+                    kind,
+                    extra,
+                    baseline=k == 0,
+                    crash=args.crash and kind == "lma-on",
+                )
     except (KeyboardInterrupt, Interrupted) as exc:
         log(f"interrupted ({type(exc).__name__} {exc}); cleaning up")
         code = 130
@@ -234,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     if results:
         print_table(results)
         print_notes(results)
+        print_durability(results)
         if profiler:
             for s in results:
                 prof = s.get("profile") or {}

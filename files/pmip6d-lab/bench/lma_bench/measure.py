@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .crash import crash_and_restart
 from .processes import (
     Bench,
     Child,
@@ -38,8 +39,11 @@ from .protocol import (
 )
 
 
-def write_configs(bench: Bench, size: int) -> tuple[Path, Path]:
-    """LMA config and policy for one size; YAML written as JSON (a subset of YAML)."""
+def write_configs(
+    bench: Bench, size: int, kind: str = "lma", extra: dict[str, Any] | None = None
+) -> tuple[Path, Path]:
+    """LMA config and policy for one size; YAML written as JSON (a subset of YAML).
+    ``extra``: more config keys (the durable store's, ``durability.variants``)."""
     mags = [{"name": f"mag{m}", "address": mag_address(m)} for m in range(bench.args.mags)]
     policy = {
         "domain": "bench.pmip6d",
@@ -54,7 +58,7 @@ def write_configs(bench: Bench, size: int) -> tuple[Path, Path]:
         ],
         "mobile_nodes": [],
     }
-    sock = bench.tmp / f"lma-{size}.sock"
+    sock = bench.tmp / f"{kind}-{size}.sock"
     config = {
         "name": "lma",
         "policy": str(bench.tmp / "policy.yml"),
@@ -66,9 +70,17 @@ def write_configs(bench: Bench, size: int) -> tuple[Path, Path]:
         # unanswered and come back as "unmatched" in the figures.
         "heartbeat_interval": 0,
         "log_level": "warning",
+        **(extra or {}),
     }
+    if bench.args.dataplane:
+        # Real routes (ebpf here): one per binding, through one tunnel per MAG.
+        config["dataplane"] = {
+            "core_interface": bench.veth_lma,
+            "backend": bench.args.dataplane,
+            "tunnels": "dynamic",
+        }
     (bench.tmp / "policy.yml").write_text(json.dumps(policy, indent=1) + "\n")
-    path = bench.tmp / f"lma-{size}.yml"
+    path = bench.tmp / f"{kind}-{size}.yml"
     path.write_text(json.dumps(config, indent=1) + "\n")
     return path, sock
 
@@ -182,8 +194,21 @@ def run_phases(
         rows.append(res)
 
 
-def run_size(bench: Bench, size: int, profiler: Profiler | None, out: dict[str, Any]) -> None:
-    """Baseline and LMA for ``size`` MNs; ``out`` fills in as it goes (partial on interrupt)."""
+def run_size(
+    bench: Bench,
+    size: int,
+    profiler: Profiler | None,
+    out: dict[str, Any],
+    kind: str = "lma",
+    extra: dict[str, Any] | None = None,
+    *,
+    baseline: bool = True,
+    crash: bool = False,
+) -> None:
+    """Baseline and LMA for ``size`` MNs; ``out`` fills in as it goes (partial on interrupt).
+
+    ``kind`` names the LMA variant in the rows, ``extra`` its extra config keys;
+    ``crash``: after the phases, kill -9 the LMA and time its restart (``crash.py``)."""
     args = bench.args
     out.update({"size": size, "rows": []})
     log(f"=== {size} mobile nodes: starting the generator (encoding {size} PBUs)")
@@ -198,7 +223,7 @@ def run_size(bench: Bench, size: int, profiler: Profiler | None, out: dict[str, 
     log(f"generator ready: {size} PBUs of {ready['pbu_octets']} octets in {ready['encode_s']} s")
     out["generator"] = ready
 
-    if not args.no_baseline:
+    if baseline and not args.no_baseline:
         null = bench.spawn(
             "null-responder", bench.lma_ns, bench.worker_cmd("null", NULL_ADDRESS),
             bench.cpu_target, pipes=True,
@@ -211,14 +236,14 @@ def run_size(bench: Bench, size: int, profiler: Profiler | None, out: dict[str, 
             null.stop()
             bench.forget(null)
 
-    config_path, sock = write_configs(bench, size)
+    config_path, sock = write_configs(bench, size, kind, extra)
     exe = VENV_BIN / "pmip6d"
     prefix = profiler.lma_prefix(size) if profiler else []
     if prefix or not exe.exists():
         cmd = [sys.executable, *prefix, "-m", "pmip6d", "lma", "-c", str(config_path)]
     else:
         cmd = [str(exe), "lma", "-c", str(config_path)]
-    log_path = bench.tmp / f"lma-{size}.log"
+    log_path = bench.tmp / f"{kind}-{size}.log"
     env = None
     if args.lma_pythonpath:
         # A patched source tree (e.g. with a proposal applied) instead of the installed one.
@@ -265,7 +290,13 @@ def run_size(bench: Bench, size: int, profiler: Profiler | None, out: dict[str, 
             return extra
 
         meter = PhaseMeter(pid, gen.pid)
-        run_phases(bench, gen, LMA_ADDRESS, size, "lma", out["rows"], meter, lma_after, lma_before)
+        run_phases(bench, gen, LMA_ADDRESS, size, kind, out["rows"], meter, lma_after, lma_before)
+        if crash:
+            restart_log = bench.tmp / f"{kind}-{size}-restart.log"
+            lma, out["crash"] = crash_and_restart(
+                bench, lma, pid, cmd, env, sock, size, restart_log
+            )
+            log_path = restart_log
         out["lma_status"] = pmipctl(sock, "status")
         out["lma_counters"] = pmipctl(sock, "counters")
     finally:

@@ -17,11 +17,13 @@ def print_table(results: list[dict[str, Any]]) -> None:
     for r in rows:
         b = base.get((r["size"], r["phase"]))
         lat = r["latency_ms"]
-        ratio = f"{r['rate'] / b:.2f}" if r["kind"] == "lma" and b else "-"
+        ratio = f"{r['rate'] / b:.2f}" if r["kind"] != "null" and b else "-"
         table.append(
             (
                 str(r["size"]),
-                "LMA" if r["kind"] == "lma" else "null",
+                {"lma": "LMA", "lma-off": "LMA dur.off", "lma-on": "LMA dur.on"}.get(
+                    r["kind"], r["kind"]
+                ),
                 r["phase"],
                 str(r["window"]),
                 f"{r['rate']:.0f}",
@@ -53,6 +55,31 @@ def print_table(results: list[dict[str, Any]]) -> None:
         "vs null: LMA reg/s / null-responder reg/s of the same size and phase."
     )
     print()
+
+
+def print_durability(results: list[dict[str, Any]]) -> None:
+    """Durable store on vs off (``--durable both``) and the ``--crash`` restart."""
+    rows = [r for s in results for r in s["rows"]]
+    rate = {(r["size"], r["kind"], r["phase"]): r["rate"] for r in rows}
+    for (size, kind, phase), on in rate.items():
+        off = rate.get((size, "lma-off", phase))
+        if kind == "lma-on" and off:
+            verdict = "meets" if on >= 0.8 * off else "MISSES"
+            print(
+                f"durable store, {size} MNs, {phase}: on {on:.0f} reg/s, off {off:.0f} reg/s, "
+                f"on/off {on / off:.2f} ({verdict} the goal on >= 0.8 x off)"
+            )
+    for s in results:
+        crash = s.get("crash")
+        if crash:
+            verdict = "meets" if crash["complete"] and crash["kill_to_serving_s"] <= 5 else "MISSES"
+            print(
+                f"kill -9 of the LMA holding {s['size']} bindings: answering after "
+                f"{crash['kill_to_answer_s']} s, all {crash['bindings']} bindings "
+                f"(restored {crash['restored']}) and {crash['routes_installed']} routes "
+                f"({crash['kernel_routes']} in the kernel) after {crash['kill_to_serving_s']} s "
+                f"({verdict} the goal <= 5 s)"
+            )
 
 
 def print_notes(results: list[dict[str, Any]]) -> None:

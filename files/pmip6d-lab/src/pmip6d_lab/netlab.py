@@ -120,6 +120,13 @@ class Agent:
         # `ip netns exec` execs the command, so the Popen pid is the agent's own.
         os.kill(self.proc.pid, sig)
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer: the agent saves and removes nothing."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log_file.close()
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -261,7 +261,11 @@ def _build(
                     }
                 ],
                 "log_level": log_level,
-                **mag_extra,
+                # "{mag}" in a value: this MAG's name (a state file of its own).
+                **{
+                    k: v.replace("{mag}", mag_name) if isinstance(v, str) else v
+                    for k, v in mag_extra.items()
+                },
             },
         )
         agents[mag_name] = lab.agent(

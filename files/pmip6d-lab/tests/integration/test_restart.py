@@ -1,14 +1,14 @@
 """Restarting an agent (an upgrade, a config change) keeps the bindings it had accepted.
 
-The agent saves its bindings on SIGTERM and takes them back at start: the LMA
-reinstalls the routes, the MAG serves its MNs again and refreshes them at once.
+The agent saves its bindings (every change, and a snapshot on SIGTERM) and takes
+them back at start: the LMA reinstalls the routes, the MAG serves its MNs again
+and refreshes them when their timers say. A crash (SIGKILL): test_crash_restart.py.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from pmip6d_lab.netlab import wait_for
 from pmip6d_lab.nsdomain import CN, MAGS, build_domain
 
 pytestmark = pytest.mark.netns
@@ -23,7 +23,7 @@ def domain(tmp_path_factory, netns_ok, backend):
         mobile_nodes=1,
         backend=backend,
         lma_extra={"state_file": str(work / "lma.state")},
-        mag_extra={"state_file": str(work / "mag.state")},
+        mag_extra={"state_file": str(work / "{mag}.state")},
     )
     try:
         yield dom
@@ -54,16 +54,14 @@ def test_lma_restart_keeps_the_binding_and_its_route(domain):
     ping_cn(dom, address)  # CN → MN needs the LMA's route back
 
 
-def test_mag_restart_serves_again_and_refreshes(domain):
+def test_mag_restart_serves_again_with_no_pbu(domain):
     dom = domain
     address = dom.wait_address("mn1")
-    refreshes = dom.agents["lma"].counters().get("refreshes", 0)
+    pbus = dom.agents["lma"].counters().get("pbu_received", 0)
     restart(dom, "mag1", "mag")
     rows = dom.agents["mag1"].bindings()
     assert rows and rows[0]["hnps"] == dom.binding("mn1")["hnps"]
-    wait_for(
-        lambda: dom.agents["lma"].counters().get("refreshes", 0) > refreshes,
-        what="the restarted MAG's refresh at the LMA",
-    )
-    wait_for(lambda: dom.agents["mag1"].bindings()[0]["state"] == "active", what="active again")
+    assert rows[0]["state"] == "active"
     ping_cn(dom, address)  # the MAG's routes and rules are back
+    # The binding still holds at the LMA: the refresh waits for its timer.
+    assert dom.agents["lma"].counters().get("pbu_received", 0) == pbus

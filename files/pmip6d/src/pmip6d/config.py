@@ -196,7 +196,10 @@ class LmaConfig(_Schema):
     dataplane: DataplaneConfig | None = None
     """Tunnels and routes; without it the LMA only signals (tests, benchmarks)."""
     state_file: Path | None = None
-    """Where the binding cache is saved at shutdown and restored from at start."""
+    """Where the binding cache is saved and restored from at start (daemon/store.py)."""
+    durable_state: bool = True
+    """Save every binding change before its PBA leaves (survives a crash); false:
+    save only at a clean stop (faster, forgets the bindings on a crash)."""
     heartbeat_interval: Annotated[float, Field(ge=0)] = defaults.HEARTBEAT_INTERVAL
     """RFC 5847 HEARTBEAT_INTERVAL, seconds; 0: send none (requests are still answered)."""
     missing_heartbeats_allowed: Annotated[int, Field(ge=1, le=255)] = (
@@ -237,7 +240,10 @@ class MagConfig(_Schema):
     triggers: list[dict[str, Any]] = []
     """Layer-2 event sources, e.g. ``{type: cisco-syslog, port: 514, aps: {...}}``."""
     state_file: Path | None = None
-    """Where active bindings are saved at shutdown and restored from at start."""
+    """Where active bindings are saved and restored from at start (daemon/store.py)."""
+    durable_state: bool = True
+    """Save every binding change as it happens (survives a crash); false: save
+    only at a clean stop."""
     heartbeat_interval: Annotated[float, Field(ge=0)] = defaults.HEARTBEAT_INTERVAL
     """RFC 5847 HEARTBEAT_INTERVAL, seconds; 0: send none (requests are still answered)."""
     missing_heartbeats_allowed: Annotated[int, Field(ge=1, le=255)] = (

@@ -324,7 +324,7 @@ def test_full_handover_over_encoded_messages(clock):
     assert m2.binding_rows()[0]["state"] == BulState.ACTIVE.value
 
 
-def test_snapshot_and_restore_serve_again_and_refresh_at_once(clock):
+def test_snapshot_and_restore_serve_again_and_refresh_when_the_timer_says(clock):
     mag = make_mag(clock)
     bring_up(mag, clock)
     clock.advance(100)
@@ -334,12 +334,26 @@ def test_snapshot_and_restore_serve_again_and_refresh_at_once(clock):
     actions = fresh.restore(saved)
     [serve] = [a for a in actions if isinstance(a, ServeMobileNode)]
     assert serve.binding.prefixes == (HNP,) and serve.binding.mac == MAC1
-    refresh = one_pbu(actions)
+    assert not [a for a in actions if isinstance(a, Send)]  # the LMA still holds it
+    assert fresh.binding_rows()[0]["lifetime_remaining"] == pytest.approx(495)
+    # Refresh at 80 % of the 600 s granted, as before the restart.
+    assert fresh.next_deadline() == pytest.approx(clock.monotonic() - 105 + 480)
+    clock.advance(fresh.next_deadline() - clock.monotonic())
+    refresh = one_pbu(fresh.on_timer())
     assert refresh.handoff_indicator == HandoffIndicator.NOT_CHANGED
     assert refresh.home_network_prefixes == [HNP]
-    assert fresh.binding_rows()[0]["lifetime_remaining"] == pytest.approx(495)
     assert fresh.handle_pba(LMA, pba_for(refresh)) == []
     assert fresh.binding_rows()[0]["state"] == "active"
+
+
+def test_restore_refreshes_at_once_when_the_refresh_time_passed_while_down(clock):
+    mag = make_mag(clock)
+    bring_up(mag, clock)
+    saved = mag.snapshot()
+    clock.advance(500)  # past the refresh time (480 s), before expiry (600 s)
+    fresh = make_mag(clock)
+    refresh = one_pbu(fresh.restore(saved))
+    assert refresh.handoff_indicator == HandoffIndicator.NOT_CHANGED
 
 
 def test_timestamp_lower_than_previous_is_retried_with_a_fresh_timestamp(mag1, clock):

@@ -59,10 +59,13 @@ def test_mag_takes_back_a_state_file_of_the_first_format():
     actions = mag.restore(saved)
     [serve] = [a for a in actions if isinstance(a, ServeMobileNode)]
     assert serve.binding.mac == MAC1 and serve.binding.interface == "ap1"
-    [send] = [a for a in actions if isinstance(a, Send)]
+    assert not [a for a in actions if isinstance(a, Send)]  # refreshed when its timer says
+    assert mag.binding_rows()[0]["lifetime_remaining"] == pytest.approx(495)
+    clock.advance(375)  # to 80 % of the 600 s lifetime
+    [send] = [a for a in mag.on_timer() if isinstance(a, Send)]
     assert send.destination == LMA
     assert send.message.handoff_indicator == HandoffIndicator.NOT_CHANGED
-    assert mag.binding_rows()[0]["lifetime_remaining"] == pytest.approx(495)
+    clock.advance(-380)
     clock.advance(-5)
     assert mag.snapshot() == saved
 

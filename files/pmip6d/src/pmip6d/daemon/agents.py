@@ -14,9 +14,7 @@ import asyncio
 import contextlib
 import gc
 import ipaddress
-import json
 import logging
-import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ from ..triggers import L2Event, StationTracker, build_sources, handoff_indicator
 from ..wire.constants import HandoffIndicator
 from ..wire.prefix import Prefix
 from .control import ControlServer
+from .durability import Durability
 from .effects import LmaEffects, MagEffects
 from .mhsocket import MobilityHeaderSocket
 from .restart_counter import advance_restart_counter
@@ -181,6 +180,7 @@ class Agent:
     timeline: Timeline = field(default_factory=Timeline)
     effects: Any = None
     shell: AgentShell | None = None
+    durability: Durability | None = None
 
     @property
     def control_socket(self) -> Path:
@@ -246,6 +246,8 @@ class Agent:
             counters.update({f"dataplane.{k}": v for k, v in dataplane.all_counters().items()})
         for source in self.sources:
             counters.update({f"trigger.{source.name}.{k}": v for k, v in source.counters.items()})
+        if self.durability is not None:
+            counters.update({f"store.{k}": v for k, v in self.durability.counters().items()})
         return dict(sorted(counters.items()))
 
     # ------------------------------------------------------------------ layer 2
@@ -366,31 +368,20 @@ class Agent:
                 log.exception("could not remove the data plane state")
 
     def _restore_state(self) -> None:
-        path = self.config.state_file
-        if path is None or not path.exists():
-            return
-        try:
-            snapshot = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            log.warning("cannot read the saved state %s: %s", path, exc)
-            return
-        self.shell.run(self.machine.restore(snapshot))
-        # Used once: a later crash must not bring back what is stale by then.
-        with contextlib.suppress(OSError):
-            path.unlink()
-
-    def _save_state(self) -> None:
+        # After any kind of exit: the saved bindings come back through the machine's
+        # own rules, their routes (and RAs) with them; then changes are journaled.
         path = self.config.state_file
         if path is None:
             return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(json.dumps(self.machine.snapshot()))
-            tmp.chmod(0o600)
-            os.replace(tmp, path)
-        except OSError as exc:
-            log.warning("cannot save the state to %s: %s", path, exc)
+        self.durability = Durability(self.machine, self.role, path, self.config.durable_state, log)
+        self.shell.run(self.durability.restore())
+        if self.config.durable_state:
+            self.durability.start_syncer(asyncio.get_running_loop().call_soon_threadsafe)
+            self.shell.commit = self.durability.commit_then
+
+    def _save_state(self) -> None:
+        if self.durability is not None:
+            self.durability.close()
 
     def prepare(self) -> None:
         """Synchronous set-up before the event loop runs (netlink through pyroute2

@@ -6,8 +6,10 @@ of data-plane actions to the effects (routes, RAs). Per readable event it
 drains the socket in one go, so a burst of PBUs costs one wake-up.
 
 Order within one batch: effects first, then ``effects.flush()`` (routes reach
-the kernel), then the messages. An LMA thus acknowledges a binding only once
-its route exists, and a handover's PBA never overtakes its route replacement.
+the kernel), then the commit of the batch's binding changes to the durable
+store (one write, one fsync: ``daemon/durability.py``), then the messages. An
+LMA thus acknowledges a binding only once its route exists and a crash cannot
+make it forget it, and a handover's PBA never overtakes its route replacement.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from ..actions import Action, Notice, Send
@@ -69,6 +71,9 @@ class AgentShell:
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for: float | None = None
         self._outbox: list[Send] = []
+        self.commit: Callable[[Callable[[], None]], None] | None = None
+        """Makes the batch's binding changes durable, then calls its argument (which
+        sends the batch's messages); set by the agent (or None)."""
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -121,9 +126,20 @@ class AgentShell:
             self.machine.counters["effect_error"] += 1
             self.log.exception("could not flush the data plane")
         outbox, self._outbox = self._outbox, []
+        if self.commit is None:
+            self._send_all(outbox)
+        else:
+            try:
+                self.commit(lambda: self._send_all(outbox))
+            except Exception:  # a full disk must not stop the agent from serving
+                self.machine.counters["store_error"] += 1
+                self.log.exception("could not save the binding changes")
+                self._send_all(outbox)
+        self._rearm()
+
+    def _send_all(self, outbox: list[Send]) -> None:
         for send in outbox:
             self._send(send)
-        self._rearm()
 
     def _next_deadline(self) -> float | None:
         a = self.machine.next_deadline()

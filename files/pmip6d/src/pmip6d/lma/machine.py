@@ -248,6 +248,9 @@ class LocalMobilityAnchor:
         self._mag_addresses = {a: a for a in policy.accepted_mags}
         self._link_locals: dict[bytes, bytes] = {}
         self.heartbeat = heartbeat_monitor(self)
+        self.dirty: set[BindingCacheEntry] | None = None
+        """Entries changed since the shell last drained this set (None: nobody persists
+        them). The durable store saves them before the PBAs of the batch leave."""
 
     # ------------------------------------------------------------------ events in
 
@@ -516,6 +519,11 @@ class LocalMobilityAnchor:
         # Restored bindings too: after a restart with its state, the LMA heartbeats
         # their MAGs before any of them sends a PBU.
         self.heartbeat.track(bce.proxy_coa, self.clock.monotonic())
+        self._changed(bce)
+
+    def _changed(self, bce: BindingCacheEntry) -> None:
+        if self.dirty is not None:
+            self.dirty.add(bce)
 
     def _update(self, r: _Request, bce: BindingCacheEntry) -> list[Action]:
         """Lifetime extension (§5.3.3) or handoff (§5.3.4) of an existing entry."""
@@ -543,6 +551,7 @@ class LocalMobilityAnchor:
         bce.state = BceState.ACTIVE
         bce.deregistered_timestamp = None
         self._timers.set(bce, bce.expires_at)
+        self._changed(bce)
         actions: list[Action] = []
         if handoff:
             bce.proxy_coa = r.src
@@ -586,6 +595,7 @@ class LocalMobilityAnchor:
             self.counters["deregistrations"] += 1
             bce.state = BceState.DEREGISTERING
             self._timers.set(bce, self.clock.monotonic() + self._min_delay)
+            self._changed(bce)
             actions.append(Unroute(bce.mn_id, bce.prefixes, bce.proxy_coa))
         actions.append(Send(r.src, self._pba(pbu, Status.ACCEPTED, 0, bce.prefixes)))
         return actions
@@ -635,6 +645,7 @@ class LocalMobilityAnchor:
     def _delete(self, bce: BindingCacheEntry) -> None:
         self.cache.remove(bce)
         self._timers.cancel(bce)
+        self._changed(bce)
         self.counters["deleted"] += 1
         if bce.from_pool and self.pool is not None:
             for prefix in bce.prefixes:

@@ -230,6 +230,9 @@ class MobileAccessGateway:
         self._by_mac: dict[bytes, BulEntry] = {}
         self._by_mn_id: dict[bytes, BulEntry] = {}
         self._timers: TimerQueue[BulEntry] = TimerQueue()
+        self.dirty: set[BulEntry] | None = None
+        """Entries changed since the shell last drained this set (None: nobody persists
+        them). The durable store saves them before the PBUs of the batch leave."""
         self._next_sequence = first_sequence & 0xFFFF
         self._use_timestamps = settings.replay_protection == "timestamp"
         self._link_local = socket.inet_pton(socket.AF_INET6, settings.link_local_address)
@@ -259,8 +262,9 @@ class MobileAccessGateway:
         self.counters["attach"] += 1
         entry = self._by_mac.get(mac)
         if entry is not None:
-            if interface is not None:
+            if interface is not None and interface != entry.interface:
                 entry.interface = interface
+                self._changed(entry)  # which MN is attached where is saved
             return self._dispatch(entry, Event.ATTACH)
         profile = self._admit(mac)
         if isinstance(profile, Refusal):
@@ -409,6 +413,7 @@ class MobileAccessGateway:
         return []
 
     def _on_detach_bound(self, entry: BulEntry, _pba: ProxyBindingAck | None, _now: float):
+        self._changed(entry)
         stop = StopServing(entry.snapshot(self._link_local), "detached")
         return [stop, *self._start(entry, Phase.DEREGISTERING)]
 
@@ -423,6 +428,7 @@ class MobileAccessGateway:
             return self._fail(entry, "LMA accepted the PBU but granted no prefix or no lifetime")
         first = entry.phase is not Phase.REFRESHING
         changed = prefixes != entry.prefixes
+        self._changed(entry)
         entry.prefixes = prefixes
         entry.lifetime = pba.lifetime
         entry.expires_at = now + pba.lifetime
@@ -536,6 +542,11 @@ class MobileAccessGateway:
     def _add(self, entry: BulEntry) -> None:
         self._by_mac[entry.mac] = entry
         self._by_mn_id[entry.mn_id] = entry
+        self._changed(entry)
+
+    def _changed(self, entry: BulEntry) -> None:
+        if self.dirty is not None:
+            self.dirty.add(entry)
 
     def _start(self, entry: BulEntry, phase: Phase) -> list[Action]:
         """Begin a new exchange (registration or de-registration) and send its first PBU."""
@@ -589,6 +600,7 @@ class MobileAccessGateway:
         return actions
 
     def _forget(self, entry: BulEntry) -> None:
+        self._changed(entry)
         self._timers.cancel(entry)
         self._by_mac.pop(entry.mac, None)
         if self._by_mn_id.get(entry.mn_id) is entry:
@@ -605,7 +617,7 @@ class MobileAccessGateway:
         return snapshot(self)
 
     def restore(self, snapshot: dict) -> list[Action]:
-        """Serve again the MNs bound at the last shutdown, and refresh them at once."""
+        """Serve again the MNs bound when the agent stopped; refresh them on time."""
         from .persistence import restore
 
         return restore(self, snapshot)

@@ -9,9 +9,13 @@ The format (version 1) is a JSON object, unchanged since the first release::
 
 Only ACTIVE entries are saved (an exchange in flight is not worth resuming).
 A restored entry must still be allowed by the policy the agent restarted with,
-by the rule an attach follows (``MobileAccessGateway._admit``), and is
-refreshed at once, which re-validates it with its LMA (which may have lost it).
-The MN-Identifier and the LMA come from the current policy, not from the file.
+by the rule an attach follows (``MobileAccessGateway._admit``). It is refreshed
+when its timer says, as if the agent had never stopped (at once if that time
+passed while it was down): the LMA holds the binding (its own state is durable
+too), so the data path needs no PBU. The MN-Identifier and the LMA come from
+the current policy, not from the file.
+
+The durable store (``daemon/store.py``) keeps the same items, one per MAC.
 """
 
 from __future__ import annotations
@@ -24,29 +28,39 @@ from .machine import BulEntry, BulState, Event, MobileAccessGateway, Phase, Refu
 VERSION = 1
 
 
+def entry(e: BulEntry, now: float, wall: float) -> dict:
+    """One saved binding (an item of ``bindings``), with wall-clock expiry."""
+    return {
+        "mac": e.mac.hex(),
+        "mn_id": e.mn_id.hex(),
+        "lma": e.lma,
+        "interface": e.interface,
+        "hi": e.handoff_indicator,
+        "att": e.access_technology_type,
+        "prefixes": [str(p) for p in e.prefixes],
+        "lifetime": e.lifetime,
+        "expires_wall": wall + (e.expires_at - now),
+    }
+
+
 def snapshot(mag: MobileAccessGateway) -> dict:
     """Active bindings as plain data, with wall-clock expiry, to survive a restart."""
     now, wall = mag.clock.monotonic(), mag.clock.time()
-    entries = [
-        {
-            "mac": e.mac.hex(),
-            "mn_id": e.mn_id.hex(),
-            "lma": e.lma,
-            "interface": e.interface,
-            "hi": e.handoff_indicator,
-            "att": e.access_technology_type,
-            "prefixes": [str(p) for p in e.prefixes],
-            "lifetime": e.lifetime,
-            "expires_wall": wall + (e.expires_at - now),
-        }
-        for e in mag._by_mac.values()
-        if e.state is BulState.ACTIVE
-    ]
+    entries = [entry(e, now, wall) for e in mag._by_mac.values() if e.state is BulState.ACTIVE]
     return {"version": VERSION, "role": "mag", "address": mag.address, "bindings": entries}
 
 
+def record(mag: MobileAccessGateway, e: BulEntry) -> tuple[str, dict | None]:
+    """The durable store's record of one entry: its key (the MAC) and what is saved
+    under it, or None when it is no longer to be saved (forgotten, or leaving)."""
+    key = e.mac.hex()
+    if e.state is not BulState.ACTIVE or mag._by_mac.get(e.mac) is not e:
+        return key, None
+    return key, entry(e, mag.clock.monotonic(), mag.clock.time())
+
+
 def restore(mag: MobileAccessGateway, saved: dict) -> list[Action]:
-    """Serve again the MNs that were bound at the last shutdown, and refresh them at once.
+    """Serve again the MNs that were bound when the agent stopped; refresh them on time.
 
     Expired entries, and MNs the current policy does not let this MAG serve, are dropped.
     """
@@ -86,6 +100,11 @@ def restore(mag: MobileAccessGateway, saved: dict) -> list[Action]:
         mag._add(entry)
         mag.counters["restored"] += 1
         actions.append(ServeMobileNode(entry.snapshot(mag._link_local)))
-        # The refresh is the ACTIVE entry's due timer, taken now.
-        actions += mag._dispatch(entry, Event.TIMEOUT, now=now)
+        # The ACTIVE entry's timer is its refresh time: the one it had before the
+        # stop, or now if that passed while the agent was down.
+        refresh_at = entry.expires_at - entry.lifetime * (1 - mag.settings.refresh_fraction)
+        if refresh_at <= now:
+            actions += mag._dispatch(entry, Event.TIMEOUT, now=now)
+        else:
+            mag._timers.set(entry, refresh_at)
     return actions

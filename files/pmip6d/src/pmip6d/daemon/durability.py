@@ -1,0 +1,160 @@
+"""An agent's bindings across restarts and crashes: the machine on one side, the
+:class:`~.store.StateStore` on the other.
+
+With ``durable_state`` (the default when a ``state_file`` is set) every change
+is committed once per batch: :meth:`Durability.commit_then` drains the machine's
+``dirty`` set into one journal write, and the batch's messages leave once an
+fsync covers it (:class:`~.store.Syncer`: one thread fsyncs while the loop goes
+on with the next batches, so one fsync often covers several). The shell calls
+it after the routes are flushed, so
+
+* the LMA's PBA never reports a binding a crash could lose;
+* the MAG's PBUs (and de-registrations) leave after the entries they change are
+  saved. Its RAs are sent by the effects just before, a few microseconds ahead
+  of the fsync: an RA is not a binding (the LMA holds that, durably), and a MAG
+  that crashed in that gap finds the MN again through the next layer-2 event.
+
+Without ``durable_state`` the state is saved only at a clean stop (SIGTERM) and
+used once at the next start, as in earlier releases.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..actions import Action
+from .store import StateStore, Syncer
+
+COMPACT_MIN_RECORDS = 10_000
+"""A journal is folded into a new snapshot once it holds this many records more
+than there are live entries: compaction costs O(1) per change, and a restart
+reads at most about twice the live entries."""
+
+
+def _hooks(role: str) -> tuple[Callable[[Any], list], Callable[[Any], int], Callable]:
+    """(the machine's live entries, how many, one entry → its store record) for a role."""
+    if role == "lma":
+        from ..lma.persistence import record
+
+        return (lambda m: list(m.cache)), (lambda m: len(m.cache)), record
+    from ..mag.persistence import record
+
+    return (lambda m: list(m._by_mac.values())), (lambda m: len(m._by_mac)), record
+
+
+class Durability:
+    def __init__(
+        self, machine: Any, role: str, path: Path, durable: bool, log: logging.Logger
+    ) -> None:
+        self.machine = machine
+        self.durable = durable
+        self.log = log
+        self.store = StateStore(path, role, machine.address, log)
+        self._items, self._count, record = _hooks(role)
+        self._record = lambda item: record(machine, item)
+        self._compacted_at = 0
+
+    def restore(self) -> list[Action]:
+        """Take back the saved state (the machine's own rules decide what stays),
+        then start journaling: the actions install the routes (and RAs) again."""
+        # The cyclic GC off meanwhile: every restored binding is a dozen long-lived
+        # objects, and the full collections their number triggers would double the
+        # time to take back 100k bindings. They hold no cycles (see agents.GcFreezer).
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            saved, warnings = self.store.load()
+            actions = self.machine.restore(saved) if saved is not None else []
+        finally:
+            if enabled:
+                gc.enable()
+        gc.freeze()
+        for warning in warnings:
+            self.log.warning("%s", warning)
+        try:
+            if not self.durable:
+                self.store.discard()  # used once: a later crash must not bring back stale state
+                return actions
+            self.store.open()
+            # The restored entries are in the old files, which stay until the new
+            # snapshot (written meanwhile, in a thread) replaces them.
+            self.machine.dirty = set()
+            self._compact(background=True)
+        except OSError as exc:
+            self.store.counters["errors"] += 1
+            self.machine.dirty = None
+            self.log.warning(
+                "cannot write the saved state %s: %s; bindings are not saved",
+                self.store.path,
+                exc.strerror or exc,
+            )
+        return actions
+
+    def start_syncer(self, call_soon: Callable[[Callable[[], None]], None]) -> None:
+        """fsync in a thread from now on (:class:`~.store.Syncer`); ``call_soon`` runs a
+        function on the event loop."""
+        self.store.syncer = Syncer(self.store, call_soon)
+
+    def commit_then(self, then: Callable[[], None]) -> None:
+        """The shell's hook: save what changed in this batch, then call ``then`` (which
+        sends the batch's messages) once it is durable, in batch order."""
+        syncer = self.store.syncer
+        try:
+            self._write()
+        except OSError as exc:
+            self.store.counters["errors"] += 1
+            self.log.warning("cannot save binding changes to %s: %s", self.store.path, exc)
+        if syncer is None:
+            self.store.sync()
+            then()
+        else:
+            # Also with nothing written: an earlier batch's messages may still wait.
+            syncer.after_sync(then)
+
+    def commit(self) -> None:
+        """Save what changed (one write, one fsync), synchronously."""
+        if self._write():
+            self.store.sync()
+
+    def _write(self) -> bool:
+        dirty = self.machine.dirty
+        if not dirty:
+            return False
+        self.machine.dirty = set()
+        changes: dict[str, Any] = {}
+        record = self._record
+        for item in dirty:
+            key, value = record(item)
+            # Two objects may share a key in one batch (a binding deleted and its
+            # prefix bound again): the live one wins.
+            if value is not None or key not in changes:
+                changes[key] = value
+        self.store.write(changes)
+        journal = self.store.counters["records"] - self._compacted_at
+        limit = COMPACT_MIN_RECORDS + self._count(self.machine)
+        if journal > limit and not self.store.compacting:
+            self._compacted_at = self.store.counters["records"]
+            self.store.merge()
+        return True
+
+    def _compact(self, background: bool) -> None:
+        self._compacted_at = self.store.counters["records"]
+        self.store.compact(self._items(self.machine), self._record, background=background)
+
+    def close(self) -> None:
+        """At a clean stop: one last snapshot (durable or not), files closed."""
+        try:
+            if self.durable and self.machine.dirty is not None:
+                self.commit()
+            self.store.compact(self._items(self.machine), self._record, journal=False)
+        except OSError as exc:
+            self.log.warning("cannot save the state to %s: %s", self.store.path, exc)
+        finally:
+            self.store.close()
+
+    def counters(self) -> dict[str, int]:
+        return dict(self.store.counters)
