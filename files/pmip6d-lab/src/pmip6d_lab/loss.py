@@ -6,6 +6,8 @@ The kernels here have no netem, so loss is made with nftables in a namespace:
 output hook. Installed in the LMA's namespace, input drops what the MAGs send
 and output what the LMA answers: loss both ways between every MAG and the LMA.
 Only Mobility Header is touched; neighbour discovery and everything else pass.
+A packet dropped on output fails its ``sendmsg`` with ``EPERM`` (the agents count
+``send_error`` and log it); one dropped on input is simply never read.
 
 Each chain counts what it drops (``dropped()``), so a test can tell that the
 loss really happened. ``remove()`` deletes the table and nothing else.
