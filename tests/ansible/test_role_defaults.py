@@ -113,6 +113,7 @@ def test_the_template_reading_finds_the_protocol_settings():
         "mag_initial_bindack_timeout_first_reg_ms",
         "mag_initial_bindack_timeout_ms",
         "mag_max_bindack_timeout_ms",
+        "mag_keep_registering",
         "mag_link_local",
         "mag_mac",
         "mag_tunnel_linger",

@@ -228,6 +228,9 @@ class MagConfig(_Schema):
     )
     initial_bindack_timeout_ms: Annotated[int, Field(ge=10)] = defaults.INITIAL_BINDACK_TIMEOUT_MS
     max_bindack_timeout_ms: Annotated[int, Field(ge=10)] = defaults.MAX_BINDACK_TIMEOUT_MS
+    keep_registering: bool = defaults.KEEP_REGISTERING
+    """After the back-off, retry a registration every max_bindack_timeout_ms while the MN
+    stays attached; false: give up (it stays without service until it attaches again)."""
     access_technology_type: Annotated[int, Field(ge=1, le=255)] = defaults.ACCESS_TECHNOLOGY_TYPE
     link_local_address: LinkLocalAddress = defaults.LINK_LOCAL_ADDRESS
     """The link-local address every MAG uses on its access links (RFC 5213 §6.8)."""

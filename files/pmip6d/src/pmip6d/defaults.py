@@ -37,6 +37,9 @@ INITIAL_BINDACK_TIMEOUT_MS: Final = 1_000
 """INITIAL_BINDACK_TIMEOUT (RFC 6275 §12: 1 s)."""
 MAX_BINDACK_TIMEOUT_MS: Final = 32_000
 """MAX_BINDACK_TIMEOUT (RFC 6275 §12: 32 s)."""
+KEEP_REGISTERING: Final = True
+"""After the back-off, retry an unanswered registration every MAX_BINDACK_TIMEOUT while
+the MN stays attached (RFC 6275 §11.8 allows it); False gives up, as RFC 5213 minimally does."""
 ACCESS_TECHNOLOGY_TYPE: Final = 4
 """IEEE 802.11a/b/g (RFC 5213 §8.5)."""
 LINK_LOCAL_ADDRESS: Final = "fe80::1"

@@ -267,10 +267,19 @@ def test_mag_config_defaults_follow_rfc():
     config = MagConfig.model_validate({"name": "m", "policy": "p"})
     assert config.initial_bindack_timeout_first_reg_ms == 1500
     assert config.max_bindack_timeout_ms == 32000
+    assert config.keep_registering is True
     lma = LmaConfig.model_validate({"name": "l", "policy": "p"})
     assert lma.min_delay_before_bce_delete_ms == 10000
     assert lma.max_delay_before_new_bce_assign_ms == 1500
     assert lma.timestamp_validity_window_ms == 300
+
+
+def test_keep_registering_reaches_the_machine(domain):
+    _unused, mag, _unused = load_mag(domain / "mag.yml")
+    assert mag.settings.keep_registering is True
+    write(domain, "mag.yml", {**MAG_CONFIG, "keep_registering": False})
+    _unused, mag, _unused = load_mag(domain / "mag.yml")
+    assert mag.settings.keep_registering is False
 
 
 def test_unlisted_mobile_nodes(domain):

@@ -116,12 +116,17 @@ _op = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(_op, min_size=4, max_size=60), st.sampled_from([4_000, 32_000]))
-def test_mag_keeps_its_invariants_under_any_event_sequence(ops, max_timeout_ms):
+@given(st.lists(_op, min_size=4, max_size=60), st.sampled_from([4_000, 32_000]), st.booleans())
+def test_mag_keeps_its_invariants_under_any_event_sequence(ops, max_timeout_ms, keep_registering):
     from pmip6d.clock import ManualClock
 
     clock = ManualClock()
-    mag = make_mag(clock, max_bindack_timeout_ms=max_timeout_ms, requested_lifetime=40)
+    mag = make_mag(
+        clock,
+        max_bindack_timeout_ms=max_timeout_ms,
+        requested_lifetime=40,
+        keep_registering=keep_registering,
+    )
     sent: list[ProxyBindingUpdate] = []
     newest: dict[bytes, ProxyBindingUpdate] = {}
     served: set[bytes] = set()

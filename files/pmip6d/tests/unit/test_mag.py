@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from conftest import LMA, MAC1, MAG1, MAG2, MN1, make_lma, make_mag
 
@@ -100,7 +102,8 @@ def test_mn_restricted_to_other_mags(mag1):
     assert mag1.counters["attach_not_allowed_here"] == 1
 
 
-def test_retransmission_backs_off_then_gives_up(mag1, clock):
+def test_retransmission_backs_off_then_gives_up_when_told_to(clock):
+    mag1 = make_mag(clock, keep_registering=False)
     first = one_pbu(mag1.attach(MAC1))
     seqs, times = [first.sequence], []
     start = clock.monotonic()
@@ -123,6 +126,58 @@ def test_retransmission_backs_off_then_gives_up(mag1, clock):
     assert len(set(seqs)) == len(seqs), "every transmission has a new sequence number"
     assert mag1.binding_rows() == []
     assert mag1.counters["gave_up.register"] == 1
+    assert mag1.counters["retry_at_max.register"] == 0
+
+
+def run_timers(mag, clock, until: float) -> list[tuple[float, list]]:
+    """Fire ``mag``'s timers up to ``until`` (monotonic); (time, actions) of each firing."""
+    fired = []
+    while (deadline := mag.next_deadline()) is not None and deadline <= until:
+        clock.advance(deadline - clock.monotonic())
+        fired.append((clock.monotonic(), mag.on_timer()))
+    return fired
+
+
+def test_registration_keeps_retrying_at_the_longest_interval_while_attached(mag1, clock):
+    start = clock.monotonic()
+    last = one_pbu(mag1.attach(MAC1))
+    fired = run_timers(mag1, clock, start + 300)
+    times = [round(t - start, 3) for t, _actions in fired]
+    # The RFC back-off (1.5 s doubling), then MaxBindackTimeout (32 s) for as long as it takes.
+    assert times[:6] == [1.5, 4.5, 10.5, 22.5, 46.5, 78.5]
+    assert all(b - a == pytest.approx(32) for a, b in itertools.pairwise(times[4:]))
+    assert all(len(sent_pbus(actions)) == 1 for _t, actions in fired)
+    assert not [a for _t, actions in fired for a in actions if isinstance(a, Notice)]
+    assert mag1.counters["retry_at_max.register"] == len(times) - 4
+    assert mag1.counters["gave_up.register"] == 0
+    assert mag1.binding_rows()[0]["state"] == "registering"
+    last = sent_pbus(fired[-1][1])[0]
+    # The LMA finally hears one and its answer gets through: served as on a first try.
+    assert [type(a) for a in mag1.handle_pba(LMA, pba_for(last))] == [ServeMobileNode]
+    assert mag1.binding_rows()[0]["state"] == "active"
+    assert mag1.counters["registered"] == 1
+
+
+def test_detach_ends_the_retries_with_a_bounded_deregistration(mag1, clock):
+    start = clock.monotonic()
+    one_pbu(mag1.attach(MAC1))
+    run_timers(mag1, clock, start + 100)  # past the back-off, retrying every 32 s
+    assert mag1.detach(MAC1) == []
+    fired = run_timers(mag1, clock, start + 10_000)
+    pbus = [p for _t, actions in fired for p in sent_pbus(actions)]
+    assert pbus and all(p.lifetime_units == 0 for p in pbus)
+    assert len(pbus) == 6  # 1, 2, 4, 8, 16, 32 s: the de-registration's own back-off
+    assert mag1.binding_rows() == [] and mag1.next_deadline() is None
+    assert mag1.counters["gave_up.deregister"] == 1
+
+
+def test_refresh_retries_at_the_longest_interval_are_counted(mag1, clock):
+    bring_up(mag1, clock)
+    clock.advance(480)
+    one_pbu(mag1.on_timer())
+    run_timers(mag1, clock, clock.monotonic() + 200)
+    assert mag1.counters["retry_at_max.refresh"] >= 1
+    assert mag1.counters["gave_up.refresh"] == 0
 
 
 def test_answer_to_an_old_transmission_is_ignored(mag1, clock):

@@ -138,6 +138,7 @@ def load_mag(config_path: Path | str) -> tuple[MagConfig, MobileAccessGateway, P
         initial_bindack_timeout_first_reg_ms=config.initial_bindack_timeout_first_reg_ms,
         initial_bindack_timeout_ms=config.initial_bindack_timeout_ms,
         max_bindack_timeout_ms=config.max_bindack_timeout_ms,
+        keep_registering=config.keep_registering,
         access_technology_type=config.access_technology_type,
         heartbeat=HeartbeatSettings(
             interval=config.heartbeat_interval,

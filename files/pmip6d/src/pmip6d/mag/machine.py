@@ -46,10 +46,11 @@ creates a BUL entry and sends a PBU (REGISTERING). A matching accepting PBA
 makes the entry ACTIVE: the shell is told to serve the MN (routes, unicast
 RAs) and a refresh is scheduled before the granted lifetime runs out.
 Unanswered PBUs are retransmitted with exponential back-off from
-InitialBindackTimeoutFirstReg up to MaxBindackTimeout, then the registration
-is given up. A detach stops service at once and sends a de-registration
-(DEREGISTERING) whose acknowledgement removes the entry. A rejecting PBA
-leaves the MN without service and says why.
+InitialBindackTimeoutFirstReg up to MaxBindackTimeout, then every
+MaxBindackTimeout while the MN stays attached (``keep_registering``; without
+it the registration is given up, the RFC's minimum). A detach stops service
+at once and sends a de-registration (DEREGISTERING) whose acknowledgement
+removes the entry. A rejecting PBA leaves the MN without service and says why.
 """
 
 from __future__ import annotations
@@ -107,6 +108,10 @@ class MagSettings:
     max_sequence_resyncs: int = 3
     heartbeat: HeartbeatSettings = DEFAULT_HEARTBEAT
     """RFC 5847 towards the LMAs this MAG registers with."""
+    keep_registering: bool = defaults.KEEP_REGISTERING
+    """After the back-off, resend an unanswered registration every MaxBindackTimeout for
+    as long as the MN stays attached (RFC 6275 §11.8 allows the slower rate
+    indefinitely); False gives up and reports the failure, as before."""
 
 
 class BulState(Enum):
@@ -507,15 +512,19 @@ class MobileAccessGateway:
             )
         next_timeout = entry.txn_timeout * 2
         if next_timeout > self._max_timeout:
-            self.counters[f"gave_up.{entry.txn.value}"] += 1
             if entry.phase is Phase.DEREGISTERING:
+                self.counters["gave_up.deregister"] += 1
                 self._forget(entry)
                 return [Notice("info", f"no answer to de-registration of {entry.mn_id.decode()}")]
-            if entry.phase is Phase.REFRESHING:
-                # Keep trying at the longest interval until the binding runs out.
-                next_timeout = self._max_timeout
-            else:
+            if entry.phase is Phase.REGISTERING and not self.settings.keep_registering:
+                self.counters["gave_up.register"] += 1
                 return self._fail(entry, f"no PBA from LMA {entry.lma} for {entry.mn_id.decode()}")
+            # The back-off is over; keep trying at the longest interval (RFC 6275 §11.8
+            # allows it): a refresh until the binding runs out, a registration while the
+            # MN stays attached (a detach ends it through REGISTERING_DETACHED), so lost
+            # PBUs or PBAs never leave an attached MN without service for good.
+            self.counters[f"retry_at_max.{entry.txn.value}"] += 1
+            next_timeout = self._max_timeout
         entry.txn_timeout = next_timeout
         self.counters["pbu_retransmitted"] += 1
         return [self._transmit(entry)]
