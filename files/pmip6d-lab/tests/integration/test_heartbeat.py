@@ -74,7 +74,9 @@ def test_lma_restart_without_its_state_is_repaired_by_the_mags(domain):
     old.stop()  # saves its state on SIGTERM ...
     state = dom.work / "lma.state"
     assert state.exists()
-    state.unlink()  # ... which is then lost
+    # ... which is then lost: the snapshot and its journals (daemon/store.py).
+    for path in [state, *dom.work.glob("lma.state.journal.*")]:
+        path.unlink()
     assert (dom.work / "lma.state.restart-counter").read_text() == "1\n"
     dom.agents["lma"] = dom.lab.agent(old.ns, "lma", old.config, old.socket)
     assert dom.agents["lma"].bindings() == [], "the LMA came back empty"
