@@ -12,7 +12,7 @@ log = logging.getLogger("test")
 
 def test_counts_starts_in_a_0600_file(tmp_path):
     path = tmp_path / "lma.restart-counter"
-    assert [advance_restart_counter(path, None, log) for _ in range(3)] == [1, 2, 3]
+    assert [advance_restart_counter(path, None, log) for _start in range(3)] == [1, 2, 3]
     assert path.read_text() == "3\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert not (tmp_path / "lma.restart-counter.tmp").exists()

@@ -226,7 +226,7 @@ def test_lma_changes_are_saved_once_per_batch_and_come_back(tmp_path):
     fresh.receive(MAG1, pbu(3, lifetime_units=0))
     again.commit()
     clock.advance(1)
-    last, _ = lma_durability(tmp_path, clock)
+    last, _unused = lma_durability(tmp_path, clock)
     assert last.binding_rows() == []
 
 
@@ -236,7 +236,7 @@ def test_an_entry_that_expired_while_down_is_not_restored(tmp_path):
     lma.receive(MAG1, pbu(1, lifetime_units=10))  # 40 s
     durability.commit()
     clock.advance(41)
-    fresh, _ = lma_durability(tmp_path, clock)
+    fresh, _unused = lma_durability(tmp_path, clock)
     assert fresh.binding_rows() == [] and fresh.counters["restored"] == 0
 
 
@@ -293,7 +293,7 @@ def test_with_the_syncer_a_batch_s_messages_wait_for_its_fsync_in_batch_order(tm
         then()
     assert events[-2:] == ["send batch 1", "send batch 2"] and events[0] == "fsync"
     durability.close()
-    fresh, _ = lma_durability(tmp_path, clock)
+    fresh, _unused = lma_durability(tmp_path, clock)
     assert len(fresh.binding_rows()) == 1
 
 
@@ -313,7 +313,7 @@ def test_a_long_journal_is_folded_into_a_snapshot_while_serving(tmp_path, monkey
     journals = sorted(tmp_path.glob("lma.state.journal.*"))
     assert [p.name for p in journals] == [f"lma.state.journal.{durability.store.generation}"]
     clock.advance(1)
-    fresh, _ = lma_durability(tmp_path, clock)
+    fresh, _unused = lma_durability(tmp_path, clock)
     assert fresh.binding_rows()[0]["sequence"] == 6
 
 

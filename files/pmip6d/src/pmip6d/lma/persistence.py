@@ -78,7 +78,7 @@ def record(lma: LocalMobilityAnchor, bce: BindingCacheEntry) -> tuple[str, dict 
 def _prefix(text: str) -> Prefix:
     """A saved prefix (``str(Prefix)``: "address/length") without ``ipaddress``, which
     costs ~40 µs a prefix: seconds when an LMA restarts with 100k bindings."""
-    address, _, length = text.partition("/")
+    address, _slash, length = text.partition("/")
     try:
         packed = socket.inet_pton(socket.AF_INET6, address)
     except OSError:
