@@ -121,7 +121,8 @@ class Domain:
         self.lab.close()
 
 
-def _write(path: Path, data: dict) -> Path:
+def write_yaml(path: Path, data: dict) -> Path:
+    """An agent config or policy file for the test beds (sigdomain uses it too)."""
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
@@ -165,7 +166,7 @@ def _build(
 ) -> Domain:
     names = [f"mn{i}" for i in range(1, n_mns + 1)]
     macs = {name: f"02:00:00:00:{i:02x}:{i:02x}" for i, name in enumerate(names, 1)}
-    _write(
+    write_yaml(
         work / "policy.yml",
         {
             "domain": DOMAIN,
@@ -208,7 +209,7 @@ def _build(
             "syslog_from": f"{info['mgmt']}2",
             "syslog_to": f"{info['mgmt']}1",
         }
-    aps_file = _write(work / "aps.yml", aps_doc)
+    aps_file = write_yaml(work / "aps.yml", aps_doc)
     mns = {}
     for name in names:
         ns = lab.ns(name, dad=True)
@@ -218,7 +219,7 @@ def _build(
         mns[name] = MobileNode(name, macs[name], ns, f"{name}r")
     # --- agents
     dataplane = {"core_interface": "core0", "backend": backend, "tunnels": tunnels, "linger": 5}
-    _write(
+    write_yaml(
         work / "lma.yml",
         {
             "name": "lma",
@@ -240,7 +241,7 @@ def _build(
     }
     for mag_name in MAGS:
         ap = next(a for a, i in APS.items() if i["mag"] == mag_name)
-        _write(
+        write_yaml(
             work / f"{mag_name}.yml",
             {
                 "name": mag_name,

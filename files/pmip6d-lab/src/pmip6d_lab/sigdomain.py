@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pmip6d.control_client import ControlClient
 from pmip6d.wire.constants import HandoffIndicator
 
 from .netlab import Agent, NetLab
+from .nsdomain import write_yaml
 
 LMA = "2001:db8:ffff::1"
 MAG_ADDRESSES = {f"mag{i}": f"2001:db8:ffff::{0x10 + i:x}" for i in range(1, 9)}
@@ -115,11 +114,6 @@ class SignalingDomain:
         self.lab.close()
 
 
-def _write(path: Path, data: dict) -> Path:
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
 def build(
     work: Path,
     *,
@@ -135,7 +129,7 @@ def build(
     names = dict(list(MAG_ADDRESSES.items())[:mags])
     lab = NetLab(work, prefix=prefix)
     try:
-        _write(
+        write_yaml(
             work / "policy.yml",
             {
                 "domain": DOMAIN,
@@ -154,7 +148,7 @@ def build(
             lab.veth(ns, "core0", sw, f"p-{host}")
             lab.enslave(sw, f"p-{host}", "core")
             ns.addr("core0", f"{address}/64")
-        _write(
+        write_yaml(
             work / "lma.yml",
             {
                 "name": "lma",
@@ -167,7 +161,7 @@ def build(
         )
         agents = {"lma": lab.agent(lab.ns("lma"), "lma", work / "lma.yml", work / "lma.sock")}
         for name in names:
-            _write(
+            write_yaml(
                 work / f"{name}.yml",
                 {
                     "name": name,

@@ -419,8 +419,12 @@ class StateStore:
             os.fsync(fd)
         finally:
             os.close(fd)
+        self._install_snapshot(tmp, generation)
+
+    def _install_snapshot(self, tmp: Path, generation: int) -> None:
+        """Put the fsync'd snapshot ``tmp`` in place, then drop the journals it holds."""
         os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
+        _fsync_dir(self.path.parent)  # the rename survives a crash before the unlinks
         for old, path in self._journals():
             if old < generation:
                 path.unlink(missing_ok=True)
@@ -454,12 +458,7 @@ class StateStore:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(tmp, self.path)
-            _fsync_dir(self.path.parent)
-            for old, path in self._journals():
-                if old < generation:
-                    path.unlink(missing_ok=True)
-            self.counters["compactions"] += 1
+            self._install_snapshot(tmp, generation)
         except Exception:  # a full disk must not stop the agent; the journals still hold it all
             self.counters["errors"] += 1
             self.log.exception("cannot write the saved state %s", self.path)
