@@ -27,6 +27,7 @@ from ..lma import LmaSettings, LocalMobilityAnchor, PrefixPool
 from ..mag import MagSettings, MobileAccessGateway
 from ..policy import Policy
 from ..rules import overlapping, parse_mac
+from ..security.peers import esp_peers
 from ..triggers import L2Event, StationTracker, build_sources, handoff_indicator
 from ..wire.constants import HandoffIndicator
 from ..wire.prefix import Prefix
@@ -103,6 +104,7 @@ def load_lma(config_path: Path | str) -> tuple[LmaConfig, LocalMobilityAnchor, P
     config = load(config_path, LmaConfig)
     policy = Policy.load(config.policy)
     view = policy.lma_view(config.name, config_path)
+    esp_peers(config.signaling_security, "lma", config.name, policy, config_path)
     settings = LmaSettings(
         address=view.address,
         replay_protection=config.replay_protection,
@@ -129,6 +131,7 @@ def load_mag(config_path: Path | str) -> tuple[MagConfig, MobileAccessGateway, P
     config = load(config_path, MagConfig)  # its cross-field checks included
     policy = Policy.load(config.policy)
     view = policy.mag_view(config.name, config.default_lma, config_path)
+    esp_peers(config.signaling_security, "mag", config.name, policy, config_path)
     settings = MagSettings(
         address=view.address,
         link_local_address=config.link_local_address,
