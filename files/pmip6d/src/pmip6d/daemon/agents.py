@@ -15,6 +15,7 @@ import contextlib
 import gc
 import ipaddress
 import logging
+import secrets
 import signal
 import time
 from dataclasses import dataclass, field
@@ -146,7 +147,10 @@ def load_mag(config_path: Path | str) -> tuple[MagConfig, MobileAccessGateway, P
             peer_down_grace=None,
         ),
     )
-    return config, MobileAccessGateway(settings, view, SystemClock()), policy
+    # A random first sequence number per start (issue 12): an off-path forger cannot
+    # guess the number of the PBU in flight; the machine itself stays deterministic.
+    first_sequence = secrets.randbelow(0x10000)
+    return config, MobileAccessGateway(settings, view, SystemClock(), first_sequence), policy
 
 
 def _ra_settings(config: MagConfig, config_path: Path):
