@@ -67,6 +67,7 @@ from ..wire.prefix import Prefix, address_text
 from .cache import BceState, BindingCache, BindingCacheEntry
 from .heartbeat import heartbeat_monitor
 from .pool import PrefixPool
+from .reclaim import reclaim_deadline, reclaimable
 from .revocation import RevocationSettings, Revoker, handover_trigger, revoke_mobile_node
 
 
@@ -251,6 +252,8 @@ class LocalMobilityAnchor:
         self.dirty: set[BindingCacheEntry] | None = None
         """Entries changed since the shell last drained this set (None: nobody persists
         them). The durable store saves them before the PBAs of the batch leave."""
+        self.reclaim_until: float | None = reclaim_deadline(self)
+        """Until then a MAG may re-register a free pool prefix (see .reclaim)."""
 
     # ------------------------------------------------------------------ events in
 
@@ -458,6 +461,11 @@ class LocalMobilityAnchor:
                 if prefix in profile.hnps:
                     continue
                 if self.pool is not None and not profile.hnps and prefix in self.pool:
+                    if not reclaimable(self, prefix, mn_id):  # §5.3.2, see .reclaim
+                        raise Reject(
+                            Status.NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX,
+                            why=f"{prefix} was never assigned to this MN",
+                        )
                     pool_claims.append(prefix)
                     continue
                 raise Reject(
@@ -726,6 +734,7 @@ class LocalMobilityAnchor:
         """Take back the saved bindings that are still valid and still allowed."""
         from .persistence import restore
 
+        self.reclaim_until = None  # the saved state says which prefixes were given
         return restore(self, snapshot)
 
     # ------------------------------------------------------------------ views
