@@ -69,6 +69,7 @@ from .heartbeat import heartbeat_monitor
 from .pool import PrefixPool
 from .reclaim import reclaim_deadline, reclaimable
 from .revocation import RevocationSettings, Revoker, handover_trigger, revoke_mobile_node
+from .route_failure import refuse_unrouted
 
 
 @dataclass(slots=True, frozen=True)
@@ -713,6 +714,10 @@ class LocalMobilityAnchor:
                 r.src, self._pba(r.pbu, status, 0, r.pbu.home_network_prefixes, sequence=sequence)
             ),
         ]
+
+    def routes_refused(self, withheld: list[tuple[str, ProxyBindingAck]]) -> list[Action]:
+        """The shell withheld these accepting PBAs: the kernel refused their routes."""
+        return refuse_unrouted(self, withheld)
 
     # ------------------------------------------------------------------ operator
 
