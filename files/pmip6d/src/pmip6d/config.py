@@ -172,6 +172,29 @@ class AccessConfig(_Schema):
     """radvd names, e.g. ``{MaxRtrAdvInterval: 10, AdvValidLifetime: 86400}``."""
 
 
+class RateLimits(_Schema):
+    """Bounds on what hostile input can make an agent do (issue 12); see pmip6d/ratelimit.py.
+
+    RFC 6275 §9.3.3 wants Binding Errors rate limited like ICMPv6 errors (RFC 4443
+    §2.4 (f)), with no figure: the per-source default follows Linux's ICMPv6 default
+    (one a second per destination), the global one caps the total.
+    """
+
+    binding_errors_per_source: Annotated[float, Field(ge=0)] = 1.0
+    binding_error_burst: Annotated[int, Field(ge=1)] = 5
+    binding_errors_total: Annotated[float, Field(ge=0)] = 50.0
+    binding_error_total_burst: Annotated[int, Field(ge=1)] = 50
+    reject_log_lines: Annotated[int, Field(ge=0)] = 10
+    """Rejected PBUs logged one by one per ``reject_log_interval``; the rest only counted."""
+    reject_log_interval: Annotated[float, Field(gt=0)] = 60.0
+    """Also the period of the summary line of rejected PBUs."""
+    syslog_lines_per_source: Annotated[float, Field(gt=0)] = 200.0
+    syslog_line_burst: Annotated[int, Field(ge=1)] = 400
+    syslog_max_line: Annotated[int, Field(ge=64, le=65535)] = 1024
+    control_clients: Annotated[int, Field(ge=1)] = 16
+    control_request_bytes: Annotated[int, Field(ge=256)] = 65536
+
+
 class LmaConfig(_Schema):
     name: Name
     """This LMA's entry in the policy file."""
@@ -212,6 +235,8 @@ class LmaConfig(_Schema):
     """Where the RFC 5847 Restart Counter is kept; null: beside ``state_file``
     (``<state_file>.restart-counter``), or without a state file the start time."""
     log_level: LogLevel = "info"
+    rate_limits: RateLimits = RateLimits()
+    """Binding Errors, reject logging, syslog triggers, control socket (issue 12)."""
 
 
 class MagConfig(_Schema):
@@ -254,6 +279,8 @@ class MagConfig(_Schema):
     )
     """RFC 5847 MISSING_HEARTBEATS_ALLOWED."""
     log_level: LogLevel = "info"
+    rate_limits: RateLimits = RateLimits()
+    """Binding Errors, reject logging, syslog triggers, control socket (issue 12)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> MagConfig:

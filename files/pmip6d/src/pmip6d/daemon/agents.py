@@ -118,6 +118,7 @@ def load_lma(config_path: Path | str) -> tuple[LmaConfig, LocalMobilityAnchor, P
         ),
         min_delay_bris_ms=config.min_delay_bris_ms,
         bri_max_retries_number=config.bri_max_retries_number,
+        rate_limits=config.rate_limits,
     )
     pool = _pool(config, config_path, policy)
     return config, LocalMobilityAnchor(settings, view, SystemClock(), pool), policy
