@@ -190,7 +190,8 @@ class RateLimits(_Schema):
     """Also the period of the summary line of rejected PBUs."""
     syslog_lines_per_source: Annotated[float, Field(gt=0)] = 200.0
     syslog_line_burst: Annotated[int, Field(ge=1)] = 400
-    syslog_max_line: Annotated[int, Field(ge=64, le=65535)] = 1024
+    syslog_max_line: Annotated[int, Field(ge=64, le=65535)] = 2048
+    """RFC 5426 §3.2: receivers take datagrams of 2048 octets; longer ones are dropped."""
     control_clients: Annotated[int, Field(ge=1)] = 16
     control_request_bytes: Annotated[int, Field(ge=256)] = 65536
 

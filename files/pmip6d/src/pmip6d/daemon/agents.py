@@ -29,9 +29,11 @@ from ..mag import MagSettings, MobileAccessGateway
 from ..policy import Policy
 from ..rules import overlapping, parse_mac
 from ..triggers import L2Event, StationTracker, build_sources, handoff_indicator
+from ..triggers.floodguard import guard_sources
 from ..wire.constants import HandoffIndicator
 from ..wire.prefix import Prefix
 from .control import ControlServer
+from .dropped import dropped
 from .durability import Durability
 from .effects import LmaEffects, MagEffects
 from .mhsocket import MobilityHeaderSocket
@@ -243,6 +245,7 @@ class Agent:
             out.update(self.effects.status())
         if self.sources:
             out["triggers"] = {s.name: dict(s.counters) for s in self.sources}
+        out["dropped"] = dropped(self.counters())
         return out
 
     def counters(self) -> dict:
@@ -254,6 +257,9 @@ class Agent:
             counters.update({f"trigger.{source.name}.{k}": v for k, v in source.counters.items()})
         if self.durability is not None:
             counters.update({f"store.{k}": v for k, v in self.durability.counters().items()})
+        control = getattr(self, "_control", None)
+        if control is not None:
+            counters.update({f"control.{k}": v for k, v in control.counters.items()})
         return dict(sorted(counters.items()))
 
     # ------------------------------------------------------------------ layer 2
@@ -410,7 +416,13 @@ class Agent:
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
         mh = MobilityHeaderSocket(self.machine.address)
-        control = ControlServer(self.control_socket, self.commands())
+        limits = self.config.rate_limits
+        self._control = control = ControlServer(
+            self.control_socket,
+            self.commands(),
+            max_clients=limits.control_clients,
+            max_request=limits.control_request_bytes,
+        )
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
@@ -470,6 +482,7 @@ def build(role: str, config_path: Path | str) -> Agent:
     if role == "mag":
         config, machine, policy = load_mag(config_path)
         sources = build_sources(config.triggers, where=f"{config_path}: triggers")
+        guard_sources(sources, config.rate_limits)
         return Agent(
             role,
             config,
