@@ -253,6 +253,30 @@ class SignalingSecurity(_SecretSchema):
         return self
 
 
+class RateLimits(_Schema):
+    """Bounds on what hostile input can make an agent do (issue 12); see pmip6d/ratelimit.py.
+
+    RFC 6275 §9.3.3 wants Binding Errors rate limited like ICMPv6 errors (RFC 4443
+    §2.4 (f)), with no figure: the per-source default follows Linux's ICMPv6 default
+    (one a second per destination), the global one caps the total.
+    """
+
+    binding_errors_per_source: Annotated[float, Field(ge=0)] = 1.0
+    binding_error_burst: Annotated[int, Field(ge=1)] = 5
+    binding_errors_total: Annotated[float, Field(ge=0)] = 50.0
+    binding_error_total_burst: Annotated[int, Field(ge=1)] = 50
+    reject_log_lines: Annotated[int, Field(ge=0)] = 10
+    """Rejected PBUs logged one by one per ``reject_log_interval``; the rest only counted."""
+    reject_log_interval: Annotated[float, Field(gt=0)] = 60.0
+    """Also the period of the summary line of rejected PBUs."""
+    syslog_lines_per_source: Annotated[float, Field(gt=0)] = 200.0
+    syslog_line_burst: Annotated[int, Field(ge=1)] = 400
+    syslog_max_line: Annotated[int, Field(ge=64, le=65535)] = 2048
+    """RFC 5426 §3.2: receivers take datagrams of 2048 octets; longer ones are dropped."""
+    control_clients: Annotated[int, Field(ge=1)] = 16
+    control_request_bytes: Annotated[int, Field(ge=256)] = 65536
+
+
 class LmaConfig(_SecretSchema):
     name: Name
     """This LMA's entry in the policy file."""
@@ -295,6 +319,8 @@ class LmaConfig(_SecretSchema):
     signaling_security: SignalingSecurity | None = None
     """ESP for the Mobility Header with each MAG; absent: none."""
     log_level: LogLevel = "info"
+    rate_limits: RateLimits = RateLimits()
+    """Binding Errors, reject logging, syslog triggers, control socket (issue 12)."""
 
 
 class MagConfig(_SecretSchema):
@@ -339,6 +365,8 @@ class MagConfig(_SecretSchema):
     signaling_security: SignalingSecurity | None = None
     """ESP for the Mobility Header with each LMA; absent: none."""
     log_level: LogLevel = "info"
+    rate_limits: RateLimits = RateLimits()
+    """Binding Errors, reject logging, syslog triggers, control socket (issue 12)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> MagConfig:

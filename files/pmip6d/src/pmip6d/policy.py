@@ -10,6 +10,7 @@ questions the state machines ask.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +43,14 @@ class LmaView:
     profiles: dict[bytes, MobileNodeProfile]
     fixed_prefixes: tuple[tuple[Prefix, str], ...]
     """Every fixed HNP in the domain with the field that names it, for overlap checks."""
+    elsewhere: dict[bytes, MobileNodeProfile] = dataclasses.field(default_factory=dict)
+    """Mobile nodes the policy gives to another LMA: listed, so never served as unlisted
+    (RFC 5213 §5.3.1: NOT_LMA_FOR_THIS_MOBILE_NODE)."""
 
     def profile(self, mn_id: bytes) -> MobileNodeProfile | None:
         found = self.profiles.get(mn_id)
+        if found is None:
+            found = self.elsewhere.get(mn_id)  # its ``lma`` is not ours: refused
         if found is None and self.serve_unlisted:
             return MobileNodeProfile(mn_id, (), self.address, ())
         return found
@@ -159,6 +165,7 @@ class Policy:
             serve_unlisted=entry.serve_unlisted,
             profiles={k: p for k, p in self.profiles.items() if p.lma == address},
             fixed_prefixes=tuple(self.fixed_prefixes),
+            elsewhere={k: p for k, p in self.profiles.items() if p.lma != address},
         )
 
     def mag_view(

@@ -5,10 +5,23 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from conftest import LMA, MAC1, MAG1, MAG2, MN1, make_lma, make_mag
+import yaml
+from conftest import (
+    LMA,
+    MAC1,
+    MAG1,
+    MAG2,
+    MN1,
+    NO_HEARTBEAT,
+    POLICY,
+    make_lma,
+    make_mag,
+    make_policy,
+)
 
 from pmip6d.actions import Notice, Send, ServeMobileNode, StopServing
-from pmip6d.mag import BulState
+from pmip6d.daemon import agents
+from pmip6d.mag import BulState, MagSettings, MobileAccessGateway
 from pmip6d.wire import (
     ZERO_PREFIX,
     HandoffIndicator,
@@ -193,6 +206,30 @@ def test_pba_from_wrong_source_is_ignored(mag1):
     pbu = one_pbu(mag1.attach(MAC1))
     assert mag1.handle_pba("2001:db8::bad", pba_for(pbu)) == []
     assert mag1.binding_rows()[0]["state"] == "registering"
+    assert mag1.counters["pba_wrong_source"] == 1
+
+
+def test_first_sequence_number_comes_from_the_constructor(clock):
+    # The daemon passes a random number (daemon/agents.py); the machine only uses it.
+    mag = MobileAccessGateway(
+        MagSettings(address=MAG1, heartbeat=NO_HEARTBEAT),
+        make_policy().mag_view("mag1"),
+        clock,
+        first_sequence=0x1_2345,
+    )
+    assert one_pbu(mag.attach(MAC1)).sequence == 0x2345
+
+
+def test_load_mag_starts_at_an_unpredictable_sequence_number(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(agents.secrets, "randbelow", lambda n: seen.append(n) or 4242)
+    (tmp_path / "policy.yml").write_text(yaml.safe_dump(POLICY))
+    (tmp_path / "mag.yml").write_text(
+        "name: mag1\npolicy: policy.yml\ncontrol_socket: /tmp/pmip6d-test-mag.sock\n"
+    )
+    _config, mag, _policy = agents.load_mag(tmp_path / "mag.yml")
+    assert seen == [0x10000]
+    assert one_pbu(mag.attach(MAC1)).sequence == 4242
 
 
 def test_refresh_before_expiry(mag1, clock):
@@ -305,10 +342,44 @@ def test_sequence_out_of_window_resynchronizes(clock):
     pbu = one_pbu(mag.attach(MAC1))
     assert pbu.timestamp is None
     rejected = pba_for(pbu, status=135, units=0)
-    rejected.sequence = 40000  # not the PBU's number: the last one the LMA accepted
+    rejected.sequence = 30000  # not the PBU's number: the last one the LMA accepted
     retry = one_pbu(mag.handle_pba(LMA, rejected))
-    assert retry.sequence == 40001
+    assert retry.sequence == 30001
     assert retry.lifetime_units == pbu.lifetime_units
+
+
+@pytest.mark.parametrize("ahead", [0, 1, 0x8000])
+def test_out_of_window_reject_at_or_ahead_of_the_outstanding_number_is_honoured(clock, ahead):
+    mag = make_mag(clock, replay_protection="sequence")
+    mag = MobileAccessGateway(mag.settings, mag.policy, clock, first_sequence=65000)
+    pbu = one_pbu(mag.attach(MAC1))
+    rejected = pba_for(pbu, status=135, units=0)
+    rejected.sequence = (pbu.sequence + ahead) & 0xFFFF  # wraps past 65535
+    assert one_pbu(mag.handle_pba(LMA, rejected)).sequence == (rejected.sequence + 1) & 0xFFFF
+
+
+@pytest.mark.parametrize("behind", [1, 100, 0x7FFF])
+def test_out_of_window_reject_behind_the_outstanding_number_is_dropped(clock, behind):
+    # An LMA refuses a PBU only if its number is not newer than the last accepted one,
+    # so a 135 carrying an older number is not an answer to our PBU: forged or stale.
+    mag = make_mag(clock, replay_protection="sequence")
+    pbu = one_pbu(mag.attach(MAC1))
+    forged = pba_for(pbu, status=135, units=0)
+    forged.sequence = (pbu.sequence - behind) & 0xFFFF
+    assert mag.handle_pba(LMA, forged) == []
+    assert mag.counters["pba_unmatched"] == 1
+    assert mag.binding_rows()[0]["state"] == "registering"
+    # The exchange is still in flight: the genuine answer is taken.
+    assert [type(a) for a in mag.handle_pba(LMA, pba_for(pbu))] == [ServeMobileNode]
+
+
+def test_out_of_window_reject_from_another_source_is_dropped(clock):
+    mag = make_mag(clock, replay_protection="sequence")
+    pbu = one_pbu(mag.attach(MAC1))
+    forged = pba_for(pbu, status=135, units=0)
+    assert mag.handle_pba("2001:db8::bad", forged) == []
+    assert mag.counters["pba_wrong_source"] == 1
+    assert mag.binding_rows()[0]["sequence"] == pbu.sequence  # no resynchronization
 
 
 def test_accept_without_prefix_is_unusable(mag1):

@@ -15,6 +15,7 @@ import contextlib
 import gc
 import ipaddress
 import logging
+import secrets
 import signal
 import time
 from dataclasses import dataclass, field
@@ -29,9 +30,11 @@ from ..policy import Policy
 from ..rules import overlapping, parse_mac
 from ..security.peers import choose_implementation, esp_peers
 from ..triggers import L2Event, StationTracker, build_sources, handoff_indicator
+from ..triggers.floodguard import guard_sources
 from ..wire.constants import HandoffIndicator
 from ..wire.prefix import Prefix
 from .control import ControlServer
+from .dropped import dropped
 from .durability import Durability
 from .effects import LmaEffects, MagEffects
 from .mhsocket import MobilityHeaderSocket
@@ -119,6 +122,7 @@ def load_lma(config_path: Path | str) -> tuple[LmaConfig, LocalMobilityAnchor, P
         ),
         min_delay_bris_ms=config.min_delay_bris_ms,
         bri_max_retries_number=config.bri_max_retries_number,
+        rate_limits=config.rate_limits,
     )
     pool = _pool(config, config_path, policy)
     return config, LocalMobilityAnchor(settings, view, SystemClock(), pool), policy
@@ -149,7 +153,10 @@ def load_mag(config_path: Path | str) -> tuple[MagConfig, MobileAccessGateway, P
             peer_down_grace=None,
         ),
     )
-    return config, MobileAccessGateway(settings, view, SystemClock()), policy
+    # A random first sequence number per start (issue 12): an off-path forger cannot
+    # guess the number of the PBU in flight; the machine itself stays deterministic.
+    first_sequence = secrets.randbelow(0x10000)
+    return config, MobileAccessGateway(settings, view, SystemClock(), first_sequence), policy
 
 
 def _ra_settings(config: MagConfig, config_path: Path):
@@ -251,6 +258,7 @@ class Agent:
                 "implementation": self.esp_implementation,
                 **self._esp_counters(),
             }
+        out["dropped"] = dropped(self.counters())
         return out
 
     def _esp_counters(self) -> dict:
@@ -272,6 +280,9 @@ class Agent:
             counters.update({f"store.{k}": v for k, v in self.durability.counters().items()})
         if self.esp_implementation is not None:
             counters.update({f"security.{k}": v for k, v in self._esp_counters().items()})
+        control = getattr(self, "_control", None)
+        if control is not None:
+            counters.update({f"control.{k}": v for k, v in control.counters.items()})
         return dict(sorted(counters.items()))
 
     # ------------------------------------------------------------------ layer 2
@@ -461,7 +472,13 @@ class Agent:
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
         mh = self.mh = self._signaling_socket()
-        control = ControlServer(self.control_socket, self.commands())
+        limits = self.config.rate_limits
+        self._control = control = ControlServer(
+            self.control_socket,
+            self.commands(),
+            max_clients=limits.control_clients,
+            max_request=limits.control_request_bytes,
+        )
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
@@ -521,6 +538,7 @@ def build(role: str, config_path: Path | str) -> Agent:
     if role == "mag":
         config, machine, policy = load_mag(config_path)
         sources = build_sources(config.triggers, where=f"{config_path}: triggers")
+        guard_sources(sources, config.rate_limits)
         return Agent(
             role,
             config,

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,16 +30,31 @@ class CommandError(PmipError):
 
 
 class ControlServer:
-    def __init__(self, path: Path, commands: dict[str, Command]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        commands: dict[str, Command],
+        *,
+        max_clients: int = 16,
+        max_request: int = 65536,
+    ) -> None:
+        """``max_clients`` connected at once and ``max_request`` bytes a request line:
+        a local process that floods the socket costs bounded memory (issue 12)."""
         self.path = Path(path)
         self.commands = commands
+        self.max_clients = max_clients
+        self.max_request = max_request
+        self.counters: Counter[str] = Counter()
+        self._clients = 0
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-        self._server = await asyncio.start_unix_server(self._client, path=str(self.path))
+        self._server = await asyncio.start_unix_server(
+            self._client, path=str(self.path), limit=self.max_request
+        )
         os.chmod(self.path, 0o660)
 
     async def close(self) -> None:
@@ -49,14 +65,29 @@ class ControlServer:
             self.path.unlink()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._clients >= self.max_clients:
+            self.counters["clients_refused"] += 1
+            await self._refuse(writer, f"too many control clients (at most {self.max_clients})")
+            return
+        self._clients += 1
         try:
             while line := await reader.readline():
                 writer.write(json.dumps(self._answer(line)).encode() + b"\n")
                 await writer.drain()
+        except ValueError:  # the line outgrew the reader's limit (LimitOverrunError)
+            self.counters["requests_too_long"] += 1
+            await self._refuse(writer, f"request longer than {self.max_request} bytes")
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            self._clients -= 1
             writer.close()
+
+    async def _refuse(self, writer: asyncio.StreamWriter, why: str) -> None:
+        with contextlib.suppress(ConnectionError):
+            writer.write(json.dumps({"ok": False, "error": why}).encode() + b"\n")
+            await writer.drain()
+        writer.close()
 
     def _answer(self, line: bytes) -> dict:
         try:

@@ -40,9 +40,12 @@ class LmaEffects:
         if self.dataplane is not None:
             self.dataplane(action)
 
-    def flush(self) -> None:
-        if self.dataplane is not None:
-            self.dataplane.flush()
+    def flush(self) -> list[Prefix]:
+        """Apply the batch's routes; the prefixes whose route the kernel refused."""
+        if self.dataplane is None:
+            return []
+        stats = self.dataplane.flush()
+        return list(getattr(stats, "refused", ()))
 
     def next_deadline(self) -> float | None:
         return None if self.dataplane is None else self.dataplane.next_deadline()

@@ -10,6 +10,8 @@ the kernel), then the commit of the batch's binding changes to the durable
 store (one write, one fsync: ``daemon/durability.py``), then the messages. An
 LMA thus acknowledges a binding only once its route exists and a crash cannot
 make it forget it, and a handover's PBA never overtakes its route replacement.
+When the kernel refuses a route, the accepting PBA of its binding is withheld
+and the machine answers a failure instead (``daemon/refusals.py``).
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Protocol
 
 from ..actions import Action, Notice, Send
 from ..wire.codec import encode
 from ..wire.describe import describe
 from ..wire.messages import Message
+from ..wire.prefix import Prefix
 from .mhsocket import MobilityHeaderSocket
+from .refusals import withhold_unrouted
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 
@@ -42,7 +46,9 @@ class Effects(Protocol):
     """Carries out data-plane actions (routes, tunnels, RAs); may buffer until flush()."""
 
     def __call__(self, action: Action) -> None: ...
-    def flush(self) -> None: ...
+    def flush(self) -> Collection[Prefix] | None:
+        """Apply what is buffered; the prefixes whose route was refused (LMA), if any."""
+
     def next_deadline(self) -> float | None: ...
 
 
@@ -120,11 +126,9 @@ class AgentShell:
         self._complete_batch()
 
     def _complete_batch(self) -> None:
-        try:
-            self.effects.flush()
-        except Exception:
-            self.machine.counters["effect_error"] += 1
-            self.log.exception("could not flush the data plane")
+        refused = self._flush()
+        if refused:
+            self._refuse_unrouted(refused)
         outbox, self._outbox = self._outbox, []
         if self.commit is None:
             self._send_all(outbox)
@@ -136,6 +140,24 @@ class AgentShell:
                 self.log.exception("could not save the binding changes")
                 self._send_all(outbox)
         self._rearm()
+
+    def _flush(self) -> Collection[Prefix]:
+        try:
+            return self.effects.flush() or ()
+        except Exception:
+            self.machine.counters["effect_error"] += 1
+            self.log.exception("could not flush the data plane")
+            return ()
+
+    def _refuse_unrouted(self, refused: Collection[Prefix]) -> None:
+        """Accepting PBAs of refused routes become the machine's failure answers (.refusals)."""
+        routes_refused = getattr(self.machine, "routes_refused", None)
+        if routes_refused is None:
+            return
+        self._outbox, withheld = withhold_unrouted(self._outbox, refused)
+        if withheld:
+            self._execute(routes_refused(withheld))
+            self._flush()  # the withdrawn routes; a refusal here is the data plane's to retry
 
     def _send_all(self, outbox: list[Send]) -> None:
         for send in outbox:

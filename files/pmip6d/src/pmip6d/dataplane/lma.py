@@ -28,7 +28,7 @@ from __future__ import annotations
 import errno
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..actions import Action, RouteToMag, Unroute
@@ -54,6 +54,8 @@ class FlushStats:
     unconfirmed: int = 0
     sends: int = 0
     seconds: float = 0.0
+    refused: list[Prefix] = field(default_factory=list)
+    """Prefixes whose route (not its deletion) the kernel refused in this flush."""
 
 
 class LmaDataplane(Dataplane):
@@ -187,6 +189,7 @@ class LmaDataplane(Dataplane):
                 if peer is None or not peer.installed:
                     self._refuse(prefix, want, errno.ENETUNREACH, "no tunnel")
                     stats.failed += 1
+                    stats.refused.append(prefix)
                     continue
                 template = (templates.get(want) or self._make_templates(peer))[0]
             else:
@@ -237,6 +240,8 @@ class LmaDataplane(Dataplane):
                 err, text = refused[index]
                 self._refuse(prefix, want, err, text)
                 stats.failed += 1
+                if want is not None:
+                    stats.refused.append(prefix)
             elif want is None:
                 installed.pop(prefix, None)
                 stats.deleted += 1

@@ -39,8 +39,10 @@ from enum import Enum
 from .. import defaults
 from ..actions import Action, Notice, RouteToMag, Send, Unroute
 from ..clock import Clock
+from ..config import RateLimits
 from ..heartbeat import DEFAULT_HEARTBEAT, HeartbeatSettings
 from ..policy import LmaView, MobileNodeProfile
+from ..ratelimit import KeyedLimiter
 from ..timers import TimerQueue
 from ..wire import timestamp as ts
 from ..wire.codec import decode
@@ -67,7 +69,12 @@ from ..wire.prefix import Prefix, address_text
 from .cache import BceState, BindingCache, BindingCacheEntry
 from .heartbeat import heartbeat_monitor
 from .pool import PrefixPool
+from .reclaim import reclaim_deadline, reclaimable
+from .rejectlog import RejectLog
 from .revocation import RevocationSettings, Revoker, handover_trigger, revoke_mobile_node
+from .route_failure import refuse_unrouted
+
+DEFAULT_RATE_LIMITS = RateLimits()  # frozen: one shared instance
 
 
 @dataclass(slots=True, frozen=True)
@@ -84,6 +91,8 @@ class LmaSettings:
     """RFC 5847; its ``restart_counter`` is this LMA's."""
     min_delay_bris_ms: int = defaults.MIN_DELAY_BRIS_MS
     bri_max_retries_number: int = defaults.BRI_MAX_RETRIES_NUMBER
+    rate_limits: RateLimits = DEFAULT_RATE_LIMITS
+    """Binding Errors and reject logging (issue 12, pmip6d/ratelimit.py)."""
 
 
 @dataclass(slots=True)
@@ -251,6 +260,18 @@ class LocalMobilityAnchor:
         self.dirty: set[BindingCacheEntry] | None = None
         """Entries changed since the shell last drained this set (None: nobody persists
         them). The durable store saves them before the PBAs of the batch leave."""
+        self.reclaim_until: float | None = reclaim_deadline(self)
+        """Until then a MAG may re-register a free pool prefix (see .reclaim)."""
+        limits = settings.rate_limits
+        self.binding_errors = KeyedLimiter(
+            limits.binding_errors_per_source,
+            limits.binding_error_burst,
+            limits.binding_errors_total,
+            limits.binding_error_total_burst,
+        )
+        self.reject_log = RejectLog(
+            limits.reject_log_lines, limits.reject_log_interval, self.counters
+        )
 
     # ------------------------------------------------------------------ events in
 
@@ -278,7 +299,12 @@ class LocalMobilityAnchor:
         if isinstance(msg, BindingRevocationIndication):
             return self.revocation.handle_bri(src, msg, self.policy.accepted_mags)
         if isinstance(msg, UnsupportedMessage):
-            # RFC 6275 §9.2: an unrecognized MH type is answered with a Binding Error.
+            # RFC 6275 §9.2: an unrecognized MH type is answered with a Binding Error,
+            # rate limited per source and in total (§9.3.3): forged junk must not
+            # make this agent an amplifier.
+            if not self.binding_errors.allow(src, self.clock.monotonic()):
+                self.counters["binding_error_suppressed"] += 1
+                return []
             self.counters["binding_error_sent"] += 1
             return [Send(src, BindingError(BindingErrorStatus.UNRECOGNIZED_MH_TYPE))]
         self.counters[f"unexpected.{type(msg).__name__}"] += 1
@@ -314,6 +340,7 @@ class LocalMobilityAnchor:
             actions += self._bce_timer(bce, now)
         actions += self.heartbeat.on_timer(now)
         actions += self.revocation.on_timer()
+        actions += self.reject_log.on_timer(now)
         return actions
 
     def next_deadline(self) -> float | None:
@@ -324,6 +351,7 @@ class LocalMobilityAnchor:
                 self._pending_timers.next_deadline(),
                 self.heartbeat.next_deadline(),
                 self.revocation.next_deadline(),
+                self.reject_log.next_deadline(),
             )
             if d is not None
         ]
@@ -458,6 +486,11 @@ class LocalMobilityAnchor:
                 if prefix in profile.hnps:
                     continue
                 if self.pool is not None and not profile.hnps and prefix in self.pool:
+                    if not reclaimable(self, prefix, mn_id):  # §5.3.2, see .reclaim
+                        raise Reject(
+                            Status.NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX,
+                            why=f"{prefix} was never assigned to this MN",
+                        )
                     pool_claims.append(prefix)
                     continue
                 raise Reject(
@@ -699,12 +732,17 @@ class LocalMobilityAnchor:
         self.counters[f"rejected.{status_name(status)}"] += 1
         who = r.pbu.mn_id.decode(errors="replace") if r.pbu.mn_id is not None else "(no MN-ID)"
         detail = f" ({why})" if why else ""
+        text = f"rejected PBU from {r.src} for {who}: {status_name(status)}{detail}"
         return [
-            Notice("info", f"rejected PBU from {r.src} for {who}: {status_name(status)}{detail}"),
+            *self.reject_log.notice(self.clock.monotonic(), status, text),
             Send(
                 r.src, self._pba(r.pbu, status, 0, r.pbu.home_network_prefixes, sequence=sequence)
             ),
         ]
+
+    def routes_refused(self, withheld: list[tuple[str, ProxyBindingAck]]) -> list[Action]:
+        """The shell withheld these accepting PBAs: the kernel refused their routes."""
+        return refuse_unrouted(self, withheld)
 
     # ------------------------------------------------------------------ operator
 
@@ -726,6 +764,7 @@ class LocalMobilityAnchor:
         """Take back the saved bindings that are still valid and still allowed."""
         from .persistence import restore
 
+        self.reclaim_until = None  # the saved state says which prefixes were given
         return restore(self, snapshot)
 
     # ------------------------------------------------------------------ views

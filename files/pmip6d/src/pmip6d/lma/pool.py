@@ -71,6 +71,11 @@ class PrefixPool:
         index = self._index(prefix)
         return None if index is None else self._owner.get(index)
 
+    def last(self, mn_id: bytes) -> Prefix | None:
+        """The prefix this pool last gave ``mn_id`` (held or released since), if any."""
+        index = self._last.get(mn_id)
+        return None if index is None else self._prefix(index)
+
     def release(self, prefix: Prefix) -> None:
         index = self._index(prefix)
         if index is not None and self._owner.pop(index, None) is not None:

@@ -322,15 +322,11 @@ class MobileAccessGateway:
     def handle_pba(self, src: str, pba: ProxyBindingAck) -> list[Action]:
         self.counters["pba_received"] += 1
         entry = self._by_mn_id.get(pba.mn_id) if pba.mn_id is not None else None
-        if (
-            entry is None
-            or src != entry.lma
-            # A 135 reject carries the LMA's last accepted sequence number, not ours.
-            or (
-                pba.sequence != entry.sequence
-                and pba.status != Status.SEQUENCE_NUMBER_OUT_OF_WINDOW
-            )
-        ):
+        if entry is not None and src != entry.lma:
+            # Only the MN's LMA answers its PBUs; anything else is forged or misrouted.
+            self.counters["pba_wrong_source"] += 1
+            return []
+        if entry is None or not _answers_outstanding(pba, entry.sequence):
             # Late answer to a retransmitted PBU, a duplicate, or not ours at all.
             self.counters["pba_unmatched"] += 1
             return []
@@ -675,6 +671,22 @@ class MobileAccessGateway:
             "replay_protection": self.settings.replay_protection,
             "heartbeat": self.heartbeat.status(self.clock.monotonic()),
         }
+
+
+def _answers_outstanding(pba: ProxyBindingAck, outstanding: int) -> bool:
+    """Whether ``pba`` can be the answer to the PBU numbered ``outstanding``.
+
+    RFC 6275 §6.1.8 / §11.7.3: a PBA copies the PBU's sequence number. The one
+    exception, status 135, carries the LMA's last accepted number instead (RFC 6275
+    §9.5.1, RFC 5213 §6.9.1.2); the LMA refuses a PBU only when that number is not
+    older than ours, so a genuine 135 is at most half the sequence space ahead of the
+    outstanding number (0 when an LMA echoes ours). A 135 "behind" ours cannot come
+    from the LMA: honouring it would let a forger move our sequence numbers back into
+    the LMA's refused window, so it is dropped like any unmatched PBA.
+    """
+    if pba.status == Status.SEQUENCE_NUMBER_OUT_OF_WINDOW:
+        return ((pba.sequence - outstanding) & 0xFFFF) <= 0x8000
+    return pba.sequence == outstanding
 
 
 _G = MobileAccessGateway

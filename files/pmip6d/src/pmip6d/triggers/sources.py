@@ -40,6 +40,7 @@ from ..config import ConfigError, Name, field_path
 from ..rules import INTERFACE_PATTERN, mac_text
 from .cisco import parse_cisco_datagram
 from .events import Ignored, L2Event, ParseResult, Unparsable
+from .floodguard import SyslogGuard
 from .hostapd import TERMINATING, event_name, is_event, parse_hostapd_event, parse_sta_reply
 
 log = logging.getLogger("pmip6d.triggers")
@@ -148,6 +149,8 @@ class SyslogListener:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sink: Sink | None = None
         self._warned: set[str] = set()
+        self.guard: SyslogGuard | None = None
+        """Per-AP line rate and line length bounds (set by the agent from rate_limits)."""
 
     # ------------------------------------------------------------------ sans-IO core
 
@@ -166,6 +169,11 @@ class SyslogListener:
                     "%s: syslog from %s, which is not a configured AP: dropped", self.name, src
                 )
             return Ignored("untrusted_source", src)
+        if self.guard is not None:
+            why = self.guard.admit(src, len(data), self.clock())
+            if why is not None:
+                self.counters[f"dropped.{why}"] += 1
+                return Ignored(why, src)
         result = self.parser(data, source=src, received_at=self.clock())
         if isinstance(result, L2Event):
             result = replace(
