@@ -186,7 +186,12 @@ def _hex_key(value: Any) -> Any:
     return text
 
 
-class SaKey(_Schema):
+class _SecretSchema(_Schema):
+    # pydantic shows the input beside an error; here that input holds keys.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+class SaKey(_SecretSchema):
     """One direction of a security association (RFC 4303): SPI and key."""
 
     spi: Annotated[int, Field(ge=256, le=2**32 - 1)]
@@ -199,7 +204,7 @@ class SaKey(_Schema):
         return bytes.fromhex(self.key)
 
 
-class PeerSecurityAssociations(_Schema):
+class PeerSecurityAssociations(_SecretSchema):
     peer: Name
     """The peer's name in the policy file (a MAG for an LMA, an LMA for a MAG)."""
     algorithm: Literal["aes128-gcm16", "aes256-gcm16"] = "aes256-gcm16"
@@ -220,7 +225,7 @@ class PeerSecurityAssociations(_Schema):
         return self
 
 
-class SignalingSecurity(_Schema):
+class SignalingSecurity(_SecretSchema):
     """IPsec ESP for the MAG<->LMA Mobility Header (RFC 5213 §4, RFC 4303 transport mode)."""
 
     mode: Literal["none", "esp"] = "esp"
@@ -248,7 +253,7 @@ class SignalingSecurity(_Schema):
         return self
 
 
-class LmaConfig(_Schema):
+class LmaConfig(_SecretSchema):
     name: Name
     """This LMA's entry in the policy file."""
     policy: Path
@@ -292,7 +297,7 @@ class LmaConfig(_Schema):
     log_level: LogLevel = "info"
 
 
-class MagConfig(_Schema):
+class MagConfig(_SecretSchema):
     name: Name
     """This MAG's entry in the policy file."""
     policy: Path
