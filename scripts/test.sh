@@ -76,10 +76,12 @@ if stage stock-kernel; then
         pytest_runner=("${vm[@]}" -- "$venv"/pytest) &&
         run_pytest ../../artifacts/pytest-stock-kernel-xfrm.xml tests/stock_kernel \
             tests/integration/test_xfrm_probe_netns.py)
-    # The end-to-end handover builds the lab's namespace domain: the lab package's test.
+    # The end-to-end handover builds the lab's namespace domain: the lab package's test;
+    # beside it, the agents with the kernel's ESP at the LMA against the agent's at a MAG.
     (cd files/pmip6d-lab &&
         pytest_runner=("${vm[@]}" -e PMIP6D_TEST_BACKENDS=ip6tnl -- "$venv"/pytest) &&
-        run_pytest ../../artifacts/pytest-stock-kernel-e2e.xml tests/integration/test_e2e_handover.py)
+        run_pytest ../../artifacts/pytest-stock-kernel-e2e.xml tests/integration/test_e2e_handover.py \
+            tests/stock_kernel)
 fi
 
 if stage collection; then

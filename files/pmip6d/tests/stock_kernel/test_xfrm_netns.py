@@ -257,10 +257,10 @@ def test_unprotected_forged_and_replayed_mh_are_dropped_and_counted(pair):
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert json.loads(shown) == {
-        "unprotected": after["XfrmInTmplMismatch"],
-        "auth_failed": after["XfrmInStateProtoError"],
-        "replayed": after["XfrmInStateSeqError"],
-        "unknown_spi": after["XfrmInNoStates"],
+        "esp_unprotected_dropped": after["XfrmInTmplMismatch"],
+        "esp_auth_failed": after["XfrmInStateProtoError"],
+        "esp_replayed": after["XfrmInStateSeqError"],
+        "esp_unknown_spi": after["XfrmInNoStates"],
     }
 
 

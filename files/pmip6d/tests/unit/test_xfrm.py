@@ -183,14 +183,14 @@ def test_counters_from_xfrm_stat(tmp_path: Path):
     path = tmp_path / "xfrm_stat"
     path.write_text(sample)
     assert read_counters(str(path)) == {
-        "unprotected": 5,
-        "auth_failed": 2,
-        "replayed": 1,
-        "unknown_spi": 3,
+        "esp_unprotected_dropped": 5,
+        "esp_auth_failed": 2,
+        "esp_replayed": 1,
+        "esp_unknown_spi": 3,
     }
     # A kernel without xfrm statistics: zeros, not an exception in pmipctl status.
     assert read_counters(str(tmp_path / "absent")) == dict.fromkeys(
-        ("unprotected", "auth_failed", "replayed", "unknown_spi"), 0
+        ("esp_unprotected_dropped", "esp_auth_failed", "esp_replayed", "esp_unknown_spi"), 0
     )
 
 

@@ -39,10 +39,10 @@ KEY_BYTES = {"aes128-gcm16": 16 + 4, "aes256-gcm16": 32 + 4}
 XFRM_STAT = "/proc/net/xfrm_stat"
 
 COUNTERS = {
-    "unprotected": "XfrmInTmplMismatch",
-    "auth_failed": "XfrmInStateProtoError",
-    "replayed": "XfrmInStateSeqError",
-    "unknown_spi": "XfrmInNoStates",
+    "esp_unprotected_dropped": "XfrmInTmplMismatch",
+    "esp_auth_failed": "XfrmInStateProtoError",
+    "esp_replayed": "XfrmInStateSeqError",
+    "esp_unknown_spi": "XfrmInNoStates",
 }
 """pmipctl's name -> the kernel's counter (per network namespace, every protocol)."""
 
