@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pmip6d_lab import sigdomain
+from pmip6d_lab import nsdomain, sigdomain
 from pmip6d_lab.netlab import NetLab, wait_for
 
 pytestmark = pytest.mark.netns
@@ -169,3 +169,43 @@ def test_c_only_esp_on_the_wire_and_tshark_decrypts_it(domain):
     assert {(row[1], row[5]) for row in pbus} >= {(MAG1, mn1), (MAG2, mn1)}
     assert {row[1] for row in pbas} == {LMA}
     assert {row[5] for row in pbus + pbas} == {mn1}  # no answer about the forged MN 2
+
+
+def test_d_the_paper_testbed_with_esp_serves_and_hands_over(tmp_path, netns_ok, backend):
+    """The full test bed (nsdomain: real MN stacks, AP syslog triggers, tunnels) with ESP:
+    the MN gets its prefix, reaches the CN, keeps both across a handover, and the
+    RFC 5847 heartbeats pass through ESP as well."""
+    heartbeat = {"heartbeat_interval": 1, "missing_heartbeats_allowed": 3}
+    dom = nsdomain.build_domain(
+        tmp_path,
+        prefix=f"espd{id(tmp_path) % 1000}-",
+        mobile_nodes=1,
+        backend=backend,
+        esp="agent",
+        lma_extra=heartbeat,
+        mag_extra=heartbeat,
+    )
+    try:
+        dom.associate("mn1", "ap1")
+        address = dom.wait_address("mn1")
+        ping = ("ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", "-I", address, nsdomain.CN)
+        dom.mns["mn1"].ns.run(*ping)
+        dom.roam("mn1", "ap2")
+        wait_for(
+            lambda: (dom.binding("mn1") or {}).get("proxy_coa") == nsdomain.MAGS["mag2"],
+            timeout=10,
+            what="the binding moved to mag2",
+        )
+        dom.mns["mn1"].ns.run(*ping)
+
+        def answering() -> bool:
+            rows = dom.agents["lma"].call("status")["heartbeat"]["peers"]
+            answered = {p["address"] for p in rows if p.get("last_response_ago") is not None}
+            return answered == set(nsdomain.MAGS.values())
+
+        wait_for(answering, timeout=10, what="heartbeat answers from both MAGs through ESP")
+        security = dom.agents["lma"].call("status")["signaling_security"]
+        assert security["implementation"] == "agent"
+        assert security["esp_received"] >= 4 and security["esp_unprotected_dropped"] == 0
+    finally:
+        dom.close()

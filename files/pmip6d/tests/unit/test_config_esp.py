@@ -203,3 +203,20 @@ def test_implementation_choice(monkeypatch):
     assert str(caught.value).startswith("lma.yml: signaling_security.implementation: kernel")
     monkeypatch.setattr(security_peers, "_kernel_has_esp", lambda: True)
     assert choose(security, "lma.yml") == "kernel"
+
+
+def test_check_refuses_kernel_esp_where_start_would(tmp_path, monkeypatch, capsys):
+    from pmip6d import cli
+
+    write(tmp_path, "policy.yml", POLICY)
+    monkeypatch.setattr(security_peers, "_kernel_has_esp", lambda: False)
+    monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
+    config = write(tmp_path, "lma.yml", lma_config(implementation="kernel"))
+    assert cli.pmip6d_main(["lma", "-c", str(config), "--check"]) == EXIT_KERNEL
+    err = capsys.readouterr().err
+    assert err.startswith(f"pmip6d: {config}: signaling_security.implementation: kernel")
+    assert KEY256 not in err
+    config = write(tmp_path, "lma.yml", lma_config(implementation="auto"))
+    assert cli.pmip6d_main(["lma", "-c", str(config), "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "signaling security: ESP, agent implementation" in out and KEY256 not in out

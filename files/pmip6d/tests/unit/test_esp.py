@@ -180,3 +180,19 @@ def test_open_raises_nothing_but_esp_errors(data: bytes, prefix: int) -> None:
     head = out.seal(MH, b"pbu")[: prefix * 4]
     with contextlib.suppress(EspError):
         inbound.open(head + data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.binary(min_size=16, max_size=16),
+    st.binary(min_size=16, max_size=16),
+    st.binary(min_size=6, max_size=300),
+)
+def test_the_socket_checksum_is_the_codec_checksum(src: bytes, dst: bytes, mh: bytes) -> None:
+    import socket
+
+    from pmip6d.daemon.espsocket import mh_checksum
+    from pmip6d.wire.codec import checksum
+
+    text = (socket.inet_ntop(socket.AF_INET6, src), socket.inet_ntop(socket.AF_INET6, dst))
+    assert mh_checksum(src, dst, mh) == checksum(*text, mh)
