@@ -65,15 +65,23 @@ fi
 # end-to-end handover with ip6tnl, the backend 'auto' picks on such hosts. The
 # junit reports come back through the artifacts share, so skips fail here too.
 if stage stock-kernel; then
-    note "pmip6d under Debian 12's stock kernel (QEMU): data plane per backend, e2e handover with ip6tnl"
+    note "pmip6d under Debian 12's stock kernel (QEMU): data plane per backend, kernel ESP, e2e handover with ip6tnl"
     vm=(bash "$PWD/scripts/stock-kernel.sh" --timeout 2400)
     (cd files/pmip6d &&
         pytest_runner=("${vm[@]}" -e "PMIP6D_TEST_BACKENDS=ip6tnl,seg6,ebpf" -- "$venv"/pytest) &&
         run_pytest ../../artifacts/pytest-stock-kernel-dataplane.xml tests/integration/test_dataplane_netns.py)
-    # The end-to-end handover builds the lab's namespace domain: the lab package's test.
+    # The kernel's ESP for signaling (xfrm, esp6, rfc4106): its own directory, which
+    # the host run leaves out (the lab kernel has no esp6), interop with the agent's ESP.
+    (cd files/pmip6d &&
+        pytest_runner=("${vm[@]}" -- "$venv"/pytest) &&
+        run_pytest ../../artifacts/pytest-stock-kernel-xfrm.xml tests/stock_kernel \
+            tests/integration/test_xfrm_probe_netns.py)
+    # The end-to-end handover builds the lab's namespace domain: the lab package's test;
+    # beside it, the agents with the kernel's ESP at the LMA against the agent's at a MAG.
     (cd files/pmip6d-lab &&
         pytest_runner=("${vm[@]}" -e PMIP6D_TEST_BACKENDS=ip6tnl -- "$venv"/pytest) &&
-        run_pytest ../../artifacts/pytest-stock-kernel-e2e.xml tests/integration/test_e2e_handover.py)
+        run_pytest ../../artifacts/pytest-stock-kernel-e2e.xml tests/integration/test_e2e_handover.py \
+            tests/stock_kernel)
 fi
 
 if stage collection; then

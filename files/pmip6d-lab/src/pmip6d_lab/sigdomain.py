@@ -125,18 +125,26 @@ def build(
     log_level: str = "warning",
     lma_extra: dict | None = None,
     mag_extra: dict | None = None,
-    esp: str | None = None,
+    esp: str | dict[str, str] | None = None,
 ) -> SignalingDomain:
     """Namespaces, the core bridge and the agents; no MN attached yet. Close it when done.
 
     ``esp``: ESP on the signaling with generated keys, this implementation; None: none.
+    A dict names one per agent ({"lma": "kernel", "mag1": "agent", ...}; "auto" for
+    the rest), to run the kernel's ESP against the agent's on the same SAs.
     """
     work.mkdir(parents=True, exist_ok=True)
     names = dict(list(MAG_ADDRESSES.items())[:mags])
     esp_sas: list[EspSa] = []
     mag_security: dict[str, dict] = {}
     if esp is not None:
-        lma_security, mag_security, esp_sas = esp_settings(LMA, names, esp)
+        each = esp if isinstance(esp, dict) else {}
+        lma_security, mag_security, esp_sas = esp_settings(
+            LMA, names, esp if isinstance(esp, str) else "auto"
+        )
+        for agent, implementation in each.items():
+            security = lma_security if agent == "lma" else mag_security[agent]
+            security["implementation"] = implementation
         lma_extra = {"signaling_security": lma_security, **(lma_extra or {})}
     lab = NetLab(work, prefix=prefix)
     try:
