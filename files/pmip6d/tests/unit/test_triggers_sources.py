@@ -459,7 +459,7 @@ def test_build_sources_from_dicts():
         [
             {
                 "type": "cisco-syslog",
-                "listen": "::",
+                "listen": "2001:db8:1::1",
                 "port": 514,
                 "aps": {"2001:db8:1::2": {"name": "ap1", "interface": "eth1"}, "192.0.2.7": None},
             },
@@ -472,10 +472,21 @@ def test_build_sources_from_dicts():
         "2001:db8:1::2": AccessPoint("ap1", "eth1"),
         "192.0.2.7": AccessPoint(),
     }
-    assert (syslog.listen, syslog.port) == ("::", 514)
+    assert (syslog.listen, syslog.port) == ("2001:db8:1::1", 514)
     assert (hostapd.control, hostapd.interface) == ("/run/hostapd/wlan0", "wlan0")
     for source in sources:
         assert source.counters["events"] == 0 and source.name
+
+
+def test_wildcard_listen_only_when_asked_for():
+    (syslog,) = build_sources(
+        [{"type": "cisco-syslog", "listen_any": True, "listen": "::", "aps": {"::1": None}}]
+    )
+    assert isinstance(syslog, SyslogListener) and syslog.listen == "::"
+    (syslog,) = build_sources(
+        [{"type": "cisco-syslog", "listen": "192.0.2.129", "aps": {"192.0.2.130": None}}]
+    )
+    assert isinstance(syslog, SyslogListener) and syslog.listen == "192.0.2.129"
 
 
 @pytest.mark.parametrize(
@@ -483,27 +494,54 @@ def test_build_sources_from_dicts():
     [
         ({"type": "snmp-trap"}, "triggers[0].type: 'snmp-trap' is not a trigger type"),
         ({"listen": "::"}, "triggers[0].type: None is not a trigger type"),
-        ({"type": "cisco-syslog", "aps": {}}, "triggers[0].aps: "),
-        ({"type": "cisco-syslog"}, "triggers[0].aps: Field required"),
+        ({"type": "cisco-syslog", "listen": "::1", "aps": {}}, "triggers[0].aps: "),
+        ({"type": "cisco-syslog", "listen": "::1"}, "triggers[0].aps: Field required"),
         (
-            {"type": "cisco-syslog", "aps": {"ap1.example": None}},
+            {"type": "cisco-syslog", "aps": {"::1": None}},
+            "triggers[0].listen: give the MAG's address the APs send syslog to",
+        ),
+        (
+            {"type": "cisco-syslog", "listen": "::", "aps": {"::1": None}},
+            "triggers[0].listen: '::' listens on every interface",
+        ),
+        (
+            {"type": "cisco-syslog", "listen": "0.0.0.0", "aps": {"::1": None}},
+            "triggers[0].listen: '0.0.0.0' listens on every interface",
+        ),
+        (
+            {"type": "cisco-syslog", "listen_any": False, "listen": "[::]", "aps": {"::1": None}},
+            "triggers[0].listen: '[::]' listens on every interface",
+        ),
+        (
+            {"type": "cisco-syslog", "listen": "::1", "aps": {"ap1.example": None}},
             "triggers[0].aps: 'ap1.example' is not an IP address",
         ),
         (
-            {"type": "cisco-syslog", "aps": {"2001:db8::2": None, "2001:DB8::0:2": None}},
+            {
+                "type": "cisco-syslog",
+                "listen": "::1",
+                "aps": {"2001:db8::2": None, "2001:DB8::0:2": None},
+            },
             "listed twice",
         ),
         (
             {"type": "cisco-syslog", "listen": "any", "aps": {"::1": None}},
             "triggers[0].listen: 'any' is not an IP address",
         ),
-        ({"type": "cisco-syslog", "port": 70000, "aps": {"::1": None}}, "triggers[0].port"),
         (
-            {"type": "cisco-syslog", "aps": {"::1": {"nmae": "typo"}}},
+            {"type": "cisco-syslog", "listen": "::1", "port": 70000, "aps": {"::1": None}},
+            "triggers[0].port",
+        ),
+        (
+            {"type": "cisco-syslog", "listen": "::1", "aps": {"::1": {"nmae": "typo"}}},
             "triggers[0].aps.::1.nmae: Extra inputs are not permitted",
         ),
         (
-            {"type": "cisco-syslog", "aps": {"::1": {"interface": "a-very-long-interface"}}},
+            {
+                "type": "cisco-syslog",
+                "listen": "::1",
+                "aps": {"::1": {"interface": "a-very-long-interface"}},
+            },
             "triggers[0].aps.::1.interface",
         ),
         ({"type": "hostapd"}, "triggers[0].control: Field required"),
