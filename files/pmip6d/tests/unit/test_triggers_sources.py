@@ -189,6 +189,24 @@ def test_udp_ipv6_loopback_not_on_the_list_is_untrusted():
     assert asyncio.run(run_listener(lis, script)) == []
 
 
+def test_udp_bound_to_one_address_does_not_hear_the_others():
+    """Bound to the AP-facing address, syslog sent to another of the host's addresses
+    (an MN's router address, say) never reaches the listener, whatever its source."""
+    lis = SyslogListener({"127.0.0.1": AccessPoint("ap1", "eth1")}, listen="127.0.0.1", port=0)
+
+    async def script(lis, events):
+        port = lis.address[1]
+        # Loopback delivers in order while sendto runs: the first datagram would be
+        # queued before the second, had the socket been bound to it.
+        send_udp(ASSOC, port, "127.0.0.2", src="127.0.0.1")
+        send_udp(ROAMED, port, "127.0.0.1", src="127.0.0.1")
+        await wait_for(lambda: len(events) == 1)
+
+    events = asyncio.run(run_listener(lis, script))
+    assert [e.kind for e in events] == ["detach"]
+    assert lis.counters["events"] == 1 and lis.counters["untrusted_source"] == 0
+
+
 def test_udp_dual_stack_wildcard_sees_ipv4_aps_by_their_ipv4_address():
     lis = SyslogListener({"127.0.0.1": None, "::1": None}, listen="::", port=0)
 
