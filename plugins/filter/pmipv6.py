@@ -272,7 +272,7 @@ class _Model:
                     host, "pmipv6_ap_syslog_interface", f"{interface!r} is not an interface name"
                 )
             mac = self.get(host, "pmipv6_ap_mac")
-            if mac is not None:
+            if _is_set(mac):  # empty: the rules check address and interface only
                 try:
                     rules.unicast_mac(mac)
                 except ValueError as exc:
