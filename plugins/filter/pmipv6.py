@@ -110,6 +110,7 @@ class _Model:
             self._read_mag(host)
         for host in self.aps:
             self._read_ap(host)
+        self._read_syslog_trust()
         self._check_duplicate_addresses()
         self._read_domain_wide()
         self._check_prefix_overlaps()
@@ -231,6 +232,71 @@ class _Model:
                 rules.ip_address(address)
             except ValueError as exc:
                 self.error(host, "pmipv6_ap_address", str(exc))
+
+    def _read_syslog_trust(self):
+        """What the MAG's syslog listener and its nftables rules believe (issue 12).
+
+        A MAG with APs needs the one address they send to (never a wildcard: that
+        would take syslog from the MNs' links too); an AP may name the MAG interface
+        its syslog arrives on and its MAC, both checked by the MAG's nftables rules.
+        """
+        family = {}  # mag -> IP version of its syslog address
+        served = {self.get(ap, "pmipv6_mag") for ap in self.aps}
+        for host in self.mags:
+            address = self.get(host, "pmipv6_syslog_address")
+            if not _is_set(address):
+                if host in served:
+                    self.error(
+                        host,
+                        "pmipv6_syslog_address",
+                        "missing: the MAG's address its APs send syslog to is required",
+                    )
+                continue
+            try:
+                parsed = ipaddress.ip_address(rules.ip_address(address))
+            except ValueError as exc:
+                self.error(host, "pmipv6_syslog_address", str(exc))
+                continue
+            if parsed.is_unspecified or parsed.is_multicast:
+                self.error(
+                    host,
+                    "pmipv6_syslog_address",
+                    f"{address} is not one address of the MAG: give the address its APs send to",
+                )
+                continue
+            family[host] = parsed.version
+        for host in self.aps:
+            interface = self.get(host, "pmipv6_ap_syslog_interface")
+            if interface is not None and not rules.is_interface_name(interface):
+                self.error(
+                    host, "pmipv6_ap_syslog_interface", f"{interface!r} is not an interface name"
+                )
+            mac = self.get(host, "pmipv6_ap_mac")
+            if _is_set(mac):  # empty: the rules check address and interface only
+                try:
+                    rules.unicast_mac(mac)
+                except ValueError as exc:
+                    self.error(host, "pmipv6_ap_mac", str(exc))
+            address = self.get(host, "pmipv6_ap_address")
+            mag = self.get(host, "pmipv6_mag")
+            if not _is_set(address):
+                if mag in family:
+                    self.error(
+                        host,
+                        "pmipv6_ap_address",
+                        "missing: the address the AP sends syslog from is required",
+                    )
+                continue
+            try:
+                version = ipaddress.ip_address(rules.ip_address(address)).version
+            except ValueError:
+                continue  # reported by _read_ap
+            if mag in family and family[mag] != version:
+                self.error(
+                    host,
+                    "pmipv6_ap_address",
+                    f"IPv{version}, but its MAG's pmipv6_syslog_address is IPv{family[mag]}",
+                )
 
     def _check_duplicate_addresses(self):
         owner = rules.Unique()

@@ -69,6 +69,18 @@ CASES = {
         ),
         r"pmipv6_mobile_nodes.*(duplicate|also|twice)|(duplicate|twice).*pmipv6_mobile_nodes",
     ),
+    "wildcard-syslog-address": (
+        lambda inv: edit_hosts(
+            inv, lambda g: g["pmipv6_mag"]["hosts"]["mag1"].update(pmipv6_syslog_address="::")
+        ),
+        r"mag1: pmipv6_syslog_address: :: is not one address of the MAG",
+    ),
+    "ap-mac-invalid": (
+        lambda inv: edit_hosts(
+            inv, lambda g: g["pmipv6_ap"]["hosts"]["ap2"].update(pmipv6_ap_mac="02:00:00:00:a2")
+        ),
+        r"ap2: pmipv6_ap_mac: '02:00:00:00:a2' is not a MAC address",
+    ),
 }
 
 

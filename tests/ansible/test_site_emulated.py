@@ -2,10 +2,15 @@
 
 Converges from nothing (testbed, agents, APs, the MN attached at AP1), verifies
 with the collection's own modules that the MN is bound at MAG1 and reaches the
-CN, then shows a second run changes nothing and --check runs cleanly.
+CN, then shows a second run changes nothing and --check runs cleanly, and that
+syslog an MN forges from an AP's address is dropped (issue 12).
 """
 
 from __future__ import annotations
+
+import json
+import subprocess
+import time
 
 import pytest
 from pmipv6_test_helpers import playbook, recap
@@ -50,3 +55,114 @@ def test_check_mode_runs_cleanly(lab):
     assert rc == 0, out[-5000:]
     changed = {host: r["changed"] for host, r in recap(out).items() if r["changed"]}
     assert changed == {}, changed
+
+
+# --------------------------------------------------------------------------- forged syslog
+# Issue 12: an MN cannot forge the layer-2 triggers. MN1 (at AP1, MAG1's access
+# link) sends Cisco syslog lines with AP1's source address to MAG1's syslog
+# address; MAG1's nftables rules take syslog only from AP1's management link
+# (mgmt0, AP1's MAC), so the lines are dropped and counted before the agent
+# sees them. The same line from AP1 itself is the control: it does register.
+
+MAG = "pmipv6t-mag1"
+VICTIM_ID = "victim@lab.pmipv6.example"  # in the test inventory's policy, never attached
+ASSOC_VICTIM = (
+    "<190>1: *Dec  7 05:00:00.000: %DOT11-6-ASSOC: Interface Dot11Radio0,"
+    " Station VICTIM 0200.0000.6666 Associated KEY_MGMT[NONE]"
+)
+DISASSOC_MN1 = (
+    "<190>2: *Dec  7 05:00:01.000: %DOT11-6-DISASSOC: Interface Dot11Radio0,"
+    " Deauthenticating Station 0200.0000.0101 Reason: Sending station has left the BSS"
+)
+# Sends argv[3:] as UDP datagrams from argv[1] (bound with IPV6_FREEBIND, so it
+# may be an address the sender does not have) to argv[2] port 514.
+SEND = """
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, 78, 1)  # IPV6_FREEBIND
+s.bind((sys.argv[1], 0))
+for line in sys.argv[3:]:
+    s.sendto(line.encode(), (sys.argv[2], 514))
+"""
+
+
+def podman_exec(container: str, *argv: str) -> str:
+    result = subprocess.run(
+        ["podman", "exec", container, *argv], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, (argv, result.stdout, result.stderr)
+    return result.stdout
+
+
+def pmipctl(container: str, role: str, *argv: str):
+    out = podman_exec(
+        container, "/opt/pmip6d/venv/bin/pmipctl", "-s", f"/run/pmip6d/{role}.sock", "--json", *argv
+    )
+    return json.loads(out)
+
+
+def dropped_by_nft() -> int:
+    doc = json.loads(
+        podman_exec(
+            MAG,
+            "nft",
+            "-j",
+            "list",
+            "counter",
+            "inet",
+            "pmipv6_triggers",
+            "syslog_dropped_not_from_ap",
+        )
+    )
+    (counter,) = [item["counter"] for item in doc["nftables"] if "counter" in item]
+    return counter["packets"]
+
+
+def syslog_counters() -> dict[str, int]:
+    """MAG1's cisco-syslog trigger counters (events, untrusted_source, ...)."""
+    counters = pmipctl(MAG, "mag", "counters")
+    return {
+        key.rsplit(".", 1)[1]: value
+        for key, value in counters.items()
+        if key.startswith("trigger.cisco-syslog")
+    }
+
+
+def victim_bindings() -> list:
+    return pmipctl("pmipv6t-lma", "lma", "bindings", "--mn", VICTIM_ID)
+
+
+def wait_until(predicate, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"not within {timeout:.0f} s: {what}"
+        time.sleep(0.5)
+
+
+def test_forged_syslog_from_the_mn_is_dropped(lab):
+    mn1 = pmipctl(MAG, "mag", "bindings", "--mac", "02:00:00:00:01:01")
+    assert mn1, "MN1 should be bound at MAG1 after site.yml"
+    dropped, counters = dropped_by_nft(), syslog_counters()
+    assert victim_bindings() == []
+
+    # From MN1, with AP1's address as source, to MAG1's syslog address (through
+    # MN1's default router, MAG1 itself): ASSOC for the victim, DISASSOC for MN1.
+    podman_exec(
+        "pmipv6t-mn1", "python3", "-c", SEND, "fd00:a1::2", "fd00:a1::1", ASSOC_VICTIM, DISASSOC_MN1
+    )
+    wait_until(lambda: dropped_by_nft() == dropped + 2, "nft counts the two forged lines")
+    # The agent never saw them: not as events, not even as untrusted sources.
+    assert syslog_counters() == counters
+    assert victim_bindings() == []
+    # MN1 is still attached and registered: same prefix, not detached meanwhile.
+    (now,) = pmipctl(MAG, "mag", "bindings", "--mac", "02:00:00:00:01:01")
+    assert (
+        (now["state"], now["hnps"]) == (mn1[0]["state"], mn1[0]["hnps"]) == ("active", now["hnps"])
+    )
+    assert now["attached_for"] > mn1[0]["attached_for"]
+
+    # Control: the same ASSOC line from AP1 (its management link) is believed.
+    podman_exec("pmipv6t-ap1", "python3", "-c", SEND, "fd00:a1::2", "fd00:a1::1", ASSOC_VICTIM)
+    wait_until(lambda: victim_bindings() != [], "the AP's own line registers the victim")
+    assert syslog_counters()["events"] == counters["events"] + 1
+    assert dropped_by_nft() == dropped + 2

@@ -4,7 +4,7 @@
 #
 #   1. build it twice: the second run changes nothing; a check-mode run neither
 #   2. systemd runs in every container; Ansible reaches them (podman connection)
-#   3. pings over every cable: LMA <-> MAGs (core), LMA <-> CN, MAG <-> AP (mgmt)
+#   3. pings over every cable: LMA <-> MAGs (core), LMA <-> CN, MAG <-> AP (mgmt0)
 #   4. the MN's radio port starts unplugged; pmip6d-ap associates it with AP1:
 #      wlan0 gets carrier, MAG1 reaches the MN and gets AP1's syslog from AP1's
 #      address; a roam to AP2 keeps the carrier, moves the MN to MAG2's link and
@@ -200,7 +200,7 @@ ping_ok mag1 fd00:a1::2
 ping_ok ap1 fd00:a1::1
 ping_ok mag2 fd00:a2::2
 ping_ok ap2 fd00:a2::1
-ping_fails mag1 fd00:a2::2 # the access links are separate
+ping_fails mag1 fd00:a2::2 # the APs' management links are separate
 
 # ---------------------------------------------------------------- 4. radio
 step "MN: unplugged, associate with AP1, roam to AP2"

@@ -322,7 +322,8 @@ def _build(
                 "triggers": [
                     {
                         "type": "cisco-syslog",
-                        "listen": "::",
+                        # The MAG's own end of the AP link, not a wildcard.
+                        "listen": f"{APS[ap]['mgmt']}1",
                         "port": 514,
                         "aps": {f"{APS[ap]['mgmt']}2": {"name": ap, "interface": "acc0"}},
                     }

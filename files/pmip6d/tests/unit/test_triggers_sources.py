@@ -189,6 +189,24 @@ def test_udp_ipv6_loopback_not_on_the_list_is_untrusted():
     assert asyncio.run(run_listener(lis, script)) == []
 
 
+def test_udp_bound_to_one_address_does_not_hear_the_others():
+    """Bound to the AP-facing address, syslog sent to another of the host's addresses
+    (an MN's router address, say) never reaches the listener, whatever its source."""
+    lis = SyslogListener({"127.0.0.1": AccessPoint("ap1", "eth1")}, listen="127.0.0.1", port=0)
+
+    async def script(lis, events):
+        port = lis.address[1]
+        # Loopback delivers in order while sendto runs: the first datagram would be
+        # queued before the second, had the socket been bound to it.
+        send_udp(ASSOC, port, "127.0.0.2", src="127.0.0.1")
+        send_udp(ROAMED, port, "127.0.0.1", src="127.0.0.1")
+        await wait_for(lambda: len(events) == 1)
+
+    events = asyncio.run(run_listener(lis, script))
+    assert [e.kind for e in events] == ["detach"]
+    assert lis.counters["events"] == 1 and lis.counters["untrusted_source"] == 0
+
+
 def test_udp_dual_stack_wildcard_sees_ipv4_aps_by_their_ipv4_address():
     lis = SyslogListener({"127.0.0.1": None, "::1": None}, listen="::", port=0)
 
@@ -459,7 +477,7 @@ def test_build_sources_from_dicts():
         [
             {
                 "type": "cisco-syslog",
-                "listen": "::",
+                "listen": "2001:db8:1::1",
                 "port": 514,
                 "aps": {"2001:db8:1::2": {"name": "ap1", "interface": "eth1"}, "192.0.2.7": None},
             },
@@ -472,10 +490,21 @@ def test_build_sources_from_dicts():
         "2001:db8:1::2": AccessPoint("ap1", "eth1"),
         "192.0.2.7": AccessPoint(),
     }
-    assert (syslog.listen, syslog.port) == ("::", 514)
+    assert (syslog.listen, syslog.port) == ("2001:db8:1::1", 514)
     assert (hostapd.control, hostapd.interface) == ("/run/hostapd/wlan0", "wlan0")
     for source in sources:
         assert source.counters["events"] == 0 and source.name
+
+
+def test_wildcard_listen_only_when_asked_for():
+    (syslog,) = build_sources(
+        [{"type": "cisco-syslog", "listen_any": True, "listen": "::", "aps": {"::1": None}}]
+    )
+    assert isinstance(syslog, SyslogListener) and syslog.listen == "::"
+    (syslog,) = build_sources(
+        [{"type": "cisco-syslog", "listen": "192.0.2.129", "aps": {"192.0.2.130": None}}]
+    )
+    assert isinstance(syslog, SyslogListener) and syslog.listen == "192.0.2.129"
 
 
 @pytest.mark.parametrize(
@@ -483,27 +512,54 @@ def test_build_sources_from_dicts():
     [
         ({"type": "snmp-trap"}, "triggers[0].type: 'snmp-trap' is not a trigger type"),
         ({"listen": "::"}, "triggers[0].type: None is not a trigger type"),
-        ({"type": "cisco-syslog", "aps": {}}, "triggers[0].aps: "),
-        ({"type": "cisco-syslog"}, "triggers[0].aps: Field required"),
+        ({"type": "cisco-syslog", "listen": "::1", "aps": {}}, "triggers[0].aps: "),
+        ({"type": "cisco-syslog", "listen": "::1"}, "triggers[0].aps: Field required"),
         (
-            {"type": "cisco-syslog", "aps": {"ap1.example": None}},
+            {"type": "cisco-syslog", "aps": {"::1": None}},
+            "triggers[0].listen: give the MAG's address the APs send syslog to",
+        ),
+        (
+            {"type": "cisco-syslog", "listen": "::", "aps": {"::1": None}},
+            "triggers[0].listen: '::' listens on every interface",
+        ),
+        (
+            {"type": "cisco-syslog", "listen": "0.0.0.0", "aps": {"::1": None}},
+            "triggers[0].listen: '0.0.0.0' listens on every interface",
+        ),
+        (
+            {"type": "cisco-syslog", "listen_any": False, "listen": "[::]", "aps": {"::1": None}},
+            "triggers[0].listen: '[::]' listens on every interface",
+        ),
+        (
+            {"type": "cisco-syslog", "listen": "::1", "aps": {"ap1.example": None}},
             "triggers[0].aps: 'ap1.example' is not an IP address",
         ),
         (
-            {"type": "cisco-syslog", "aps": {"2001:db8::2": None, "2001:DB8::0:2": None}},
+            {
+                "type": "cisco-syslog",
+                "listen": "::1",
+                "aps": {"2001:db8::2": None, "2001:DB8::0:2": None},
+            },
             "listed twice",
         ),
         (
             {"type": "cisco-syslog", "listen": "any", "aps": {"::1": None}},
             "triggers[0].listen: 'any' is not an IP address",
         ),
-        ({"type": "cisco-syslog", "port": 70000, "aps": {"::1": None}}, "triggers[0].port"),
         (
-            {"type": "cisco-syslog", "aps": {"::1": {"nmae": "typo"}}},
+            {"type": "cisco-syslog", "listen": "::1", "port": 70000, "aps": {"::1": None}},
+            "triggers[0].port",
+        ),
+        (
+            {"type": "cisco-syslog", "listen": "::1", "aps": {"::1": {"nmae": "typo"}}},
             "triggers[0].aps.::1.nmae: Extra inputs are not permitted",
         ),
         (
-            {"type": "cisco-syslog", "aps": {"::1": {"interface": "a-very-long-interface"}}},
+            {
+                "type": "cisco-syslog",
+                "listen": "::1",
+                "aps": {"::1": {"interface": "a-very-long-interface"}},
+            },
             "triggers[0].aps.::1.interface",
         ),
         ({"type": "hostapd"}, "triggers[0].control: Field required"),

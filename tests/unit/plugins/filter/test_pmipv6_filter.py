@@ -38,12 +38,14 @@ def lab():
             "pmipv6_core_interface": "core0",
             "pmipv6_access_interfaces": ["acc0"],
             "pmipv6_lma": "lma",
+            "pmipv6_syslog_address": "fd00:a1::1",
         },
         "mag2": {
             "pmipv6_address": "2001:db8:ffff::12",
             "pmipv6_core_interface": "core0",
             "pmipv6_access_interfaces": ["acc0"],
             "pmipv6_lma": "lma",
+            "pmipv6_syslog_address": "fd00:a2::1",
         },
         "ap1": {"pmipv6_mag": "mag1", "pmipv6_ap_address": "fd00:a1::2"},
         "ap2": {"pmipv6_mag": "mag2", "pmipv6_ap_address": "fd00:a2::2"},
@@ -208,6 +210,44 @@ def test_ap_address_invalid():
         hv["ap1"]["pmipv6_ap_address"] = "fd00:a1::zz"
 
     assert mistake(change) == ["ap1: pmipv6_ap_address: 'fd00:a1::zz' is not an IP address"]
+
+
+def test_syslog_trust():
+    def change(hv, _g):
+        del hv["mag1"]["pmipv6_syslog_address"]
+        hv["mag2"]["pmipv6_syslog_address"] = "::"
+        hv["ap1"]["pmipv6_ap_mac"] = "01:00:5e:00:00:01"
+        hv["ap2"]["pmipv6_ap_syslog_interface"] = "a very long name"
+
+    assert mistake(change) == [
+        "mag1: pmipv6_syslog_address: missing:"
+        " the MAG's address its APs send syslog to is required",
+        "mag2: pmipv6_syslog_address: :: is not one address of the MAG:"
+        " give the address its APs send to",
+        "ap1: pmipv6_ap_mac: 01:00:5e:00:00:01 is a multicast MAC address",
+        "ap2: pmipv6_ap_syslog_interface: 'a very long name' is not an interface name",
+    ]
+
+
+def test_syslog_address_family_and_ap_address():
+    def change(hv, _g):
+        hv["mag1"]["pmipv6_syslog_address"] = "192.0.2.129"
+        del hv["ap2"]["pmipv6_ap_address"]
+        hv["ap2"]["pmipv6_ap_mac"] = "0019.a9f0.0002"  # Cisco's spelling is fine
+
+    assert mistake(change) == [
+        "ap1: pmipv6_ap_address: IPv6, but its MAG's pmipv6_syslog_address is IPv4",
+        "ap2: pmipv6_ap_address: missing: the address the AP sends syslog from is required",
+    ]
+
+
+def test_syslog_ipv4_lab():
+    def change(hv, _g):
+        hv["mag1"]["pmipv6_syslog_address"] = "192.0.2.129"
+        hv["ap1"]["pmipv6_ap_address"] = "192.0.2.130"
+        hv["ap1"]["pmipv6_ap_syslog_interface"] = "eth2"
+
+    assert mistake(change) == []
 
 
 @pytest.mark.parametrize(
@@ -534,6 +574,7 @@ all:
           pmipv6_core_interface: core0
           pmipv6_access_interfaces: [acc0]
           pmipv6_lma: lma
+          pmipv6_syslog_address: "fd00:a1::1"
         mag2:
           pmipv6_address: "{{ undefined_variable_here }}"
           pmipv6_core_interface: core0
@@ -543,6 +584,7 @@ all:
       hosts:
         ap1:
           pmipv6_mag: mag1
+          pmipv6_ap_address: "fd00:a1::2"
 """
 
 

@@ -70,9 +70,15 @@ def emulated_like():
     return inventory(
         {
             "lma": host(pmipv6_address="2001:db8:ffff::1", **CORE),
-            "mag1": host(pmipv6_address="2001:db8:ffff::11", pmipv6_lma="lma", **CORE, **ACCESS),
+            "mag1": host(
+                pmipv6_address="2001:db8:ffff::11",
+                pmipv6_lma="lma",
+                pmipv6_syslog_address="fd00:a1::1",
+                **CORE,
+                **ACCESS,
+            ),
             "mag2": host(pmipv6_address="2001:db8:ffff::12", pmipv6_lma="lma", **CORE, **ACCESS),
-            "ap1": host(pmipv6_mag="mag1"),
+            "ap1": host(pmipv6_mag="mag1", pmipv6_ap_address="fd00:a1::2"),
         },
         {"pmipv6_lma": ["lma"], "pmipv6_mag": ["mag1", "mag2"], "pmipv6_ap": ["ap1"]},
         [{"name": "mn1", "mac": "02:00:00:00:01:01"}],

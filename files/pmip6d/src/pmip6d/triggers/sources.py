@@ -8,13 +8,17 @@ decides whom to trust and stamps the receive time.
 
 :func:`build_sources` turns plain configuration dicts into sources::
 
-    {"type": "cisco-syslog", "listen": "::", "port": 514,
+    {"type": "cisco-syslog", "listen": "2001:db8:1::1", "port": 514,
      "aps": {"2001:db8:1::2": {"name": "ap1", "interface": "eth1"}}}
     {"type": "hostapd", "control": "/run/hostapd/wlan0", "interface": "wlan0"}
 
 Trust in syslog is by source address only; UDP source addresses can be
 forged, so the access network should filter packets claiming AP addresses
-(uRPF / ACLs) — this layer counts and drops whatever is not on the list.
+(uRPF / ACLs; the mag role installs nftables rules by interface and MAC) —
+this layer counts and drops whatever is not on the list. The configuration
+binds the listener to the one address the APs send to: a wildcard (``::``,
+``0.0.0.0``) would also take syslog arriving on the MNs' links, so it is
+refused unless ``listen_any: true`` says it is meant.
 """
 
 from __future__ import annotations
@@ -34,7 +38,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from ..config import ConfigError, Name, field_path
 from ..rules import INTERFACE_PATTERN, mac_text
@@ -498,8 +509,10 @@ class ApEntry(_Schema):
 class CiscoSyslogConfig(_Schema):
     type: Literal["cisco-syslog"]
     name: Name | None = None
-    listen: str = "::"
-    """Address to bind: ``::`` (IPv6 and IPv4), ``0.0.0.0``, or one address."""
+    listen_any: bool = False
+    """Allow a wildcard ``listen`` (``::`` = IPv6 and IPv4, ``0.0.0.0``): every interface."""
+    listen: Annotated[str | None, Field(validate_default=True)] = None
+    """The MAG's address the APs send syslog to (required; a wildcard needs ``listen_any``)."""
     port: Annotated[int, Field(ge=0, le=65535)] = 514
     interface: IfName | None = None
     """Access interface for APs that do not name their own."""
@@ -508,11 +521,21 @@ class CiscoSyslogConfig(_Schema):
 
     @field_validator("listen")
     @classmethod
-    def _listen(cls, value: str) -> str:
+    def _listen(cls, value: str | None, info: ValidationInfo) -> str:
+        if value is None:
+            raise ValueError(
+                "give the MAG's address the APs send syslog to (a wildcard needs listen_any: true)"
+            )
         try:
-            ipaddress.ip_address(value.strip("[]").split("%", 1)[0])
+            address = ipaddress.ip_address(value.strip("[]").split("%", 1)[0])
         except ValueError:
             raise ValueError(f"{value!r} is not an IP address") from None
+        if address.is_unspecified and not info.data.get("listen_any"):
+            # A wildcard also takes syslog that arrives on the MNs' links.
+            raise ValueError(
+                f"{value!r} listens on every interface; give the address the APs send"
+                " syslog to (or set listen_any: true)"
+            )
         return value
 
     @field_validator("aps")
@@ -548,6 +571,7 @@ def _syslog_from(config: CiscoSyslogConfig) -> TriggerSource:
         address: AccessPoint(entry.name, entry.interface) if entry else AccessPoint()
         for address, entry in config.aps.items()
     }
+    assert config.listen is not None  # the schema requires it
     return SyslogListener(
         aps, listen=config.listen, port=config.port, interface=config.interface, name=config.name
     )
