@@ -51,6 +51,13 @@ restart must reinstall too::
     files/pmip6d-lab/bench/bench_lma.py --mns 100000 --durable both --crash \
         --dataplane ebpf --probe 0 --no-baseline
 
+The agent's own ESP on the signaling (``lma_bench/esp.py``): ``--esp both`` runs the
+LMA of each size without, then with ``signaling_security`` (implementation agent,
+one SA pair per emulated MAG); the generator seals its PBUs and opens the PBAs with
+pmip6d.security.esp, and the on/off ratio of every phase is printed::
+
+    files/pmip6d-lab/bench/bench_lma.py --mns 100000 --esp both --probe 0 --no-baseline
+
 The code is in :mod:`lma_bench` beside this file: :mod:`~lma_bench.generator` (the load
 generator), :mod:`~lma_bench.null_responder` (the baseline), :mod:`~lma_bench.processes`
 (namespaces, the LMA under test and the workers as child processes),

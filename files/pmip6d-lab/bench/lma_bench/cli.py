@@ -20,13 +20,14 @@ from typing import Any
 import pmip6d
 
 from .crash import variants
+from .esp import esp_variants, keys_file
 from .generator import generator_main
 from .measure import run_size
 from .null_responder import null_main
 from .processes import Bench, Interrupted, log
 from .profiling import Profiler, print_profile
 from .protocol import DEFAULT_PHASES
-from .report import print_durability, print_notes, print_table
+from .report import print_durability, print_esp, print_notes, print_table
 
 
 def git_head() -> str | None:
@@ -156,6 +157,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="give the LMA a data plane of this backend (real routes, one per binding); "
         "default: signaling only",
     )
+    p.add_argument(
+        "--esp",
+        choices=["none", "on", "both"],
+        default="none",
+        help="the agent's own ESP on the signaling (signaling_security, implementation agent): "
+        "none (default), on, both (off then on in the same run; the report compares them)",
+    )
     p.add_argument("--no-baseline", action="store_true", help="skip the null responder")
     p.add_argument(
         "--no-pin", action="store_true", help="do not pin generator and target to separate CPUs"
@@ -200,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--worker"]:
         if argv[1] == "gen":
-            return generator_main(int(argv[2]), int(argv[3]))
+            return generator_main(int(argv[2]), int(argv[3]), *argv[4:5])
         if argv[1] == "null":
             return null_main(argv[2])
         raise SystemExit(f"unknown worker {argv[1]}")
@@ -237,7 +245,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         bench.setup_network()
         for size in args.mns:
-            for k, (kind, extra) in enumerate(variants(bench, size, args.durable)):
+            runs = esp_variants(
+                variants(bench, size, args.durable), args.esp, args.mags, keys_file(tmp)
+            )
+            for k, (kind, extra) in enumerate(runs):
                 results.append({"size": size, "rows": []})
                 run_size(
                     bench,
@@ -268,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         print_table(results)
         print_notes(results)
         print_durability(results)
+        print_esp(results)
         if profiler:
             for s in results:
                 prof = s.get("profile") or {}

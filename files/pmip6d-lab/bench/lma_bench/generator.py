@@ -13,6 +13,7 @@ import struct
 import sys
 import time
 from array import array
+from pathlib import Path
 from typing import Any
 
 from pmip6d.wire import (
@@ -28,6 +29,7 @@ from pmip6d.wire import (
     status_name,
 )
 
+from .esp import GeneratorEsp, esp_socket
 from .protocol import (
     MAG_LINK_LOCAL,
     MAX_LIFETIME_UNITS,
@@ -48,9 +50,11 @@ from .protocol import (
 class Generator:
     """Emulates ``mags`` MAGs registering ``n`` mobile nodes; runs in its own namespace."""
 
-    def __init__(self, n: int, mags: int) -> None:
+    def __init__(self, n: int, mags: int, esp_keys: Path | None = None) -> None:
         self.n = n
         self.mags = mags
+        # --esp: PBUs sealed, PBAs opened with the agent's own ESP (lma_bench/esp.py).
+        self.esp = GeneratorEsp(esp_keys, mags) if esp_keys else None
         t0 = time.perf_counter()
         self.ids = [mn_id(i) for i in range(n)]
         self.index = {mid: i for i, mid in enumerate(self.ids)}
@@ -104,7 +108,7 @@ class Generator:
         self.plens = bytearray(n)
         rng = random.Random(5213)
         self.seqs = array("H", (rng.randrange(0x10000) for _unused in range(n)))
-        self.sock = mh_socket()
+        self.sock = esp_socket() if self.esp else mh_socket()
         self.inode = os.fstat(self.sock.fileno()).st_ino
         self.ancillary = [
             [
@@ -173,6 +177,10 @@ class Generator:
             self.shift = (self.shift + spec.mag_move) % mags
         shift = self.shift
         anc = [ancillary[(i + shift) % mags] for i in range(n)]
+        esp = self.esp
+        esp_seal = esp.seal if esp else None
+        esp_open = esp.open if esp else None
+        mag_of = [(i + shift) % mags for i in range(n)] if esp else []
         seqs = self.seqs
         dest = (target, 0)
         sock = self.sock
@@ -222,7 +230,10 @@ class Generator:
                     pack_seq(buf, 6, seqs[i])
                     t_sent[i] = perf()
                     try:
-                        sendmsg((buf,), anc[i], 0, dest)
+                        if esp_seal is None:
+                            sendmsg((buf,), anc[i], 0, dest)
+                        else:
+                            sendmsg((esp_seal(mag_of[i], buf),), anc[i], 0, dest)
                     except OSError:
                         send_errors += 1
                     state[i] = 1
@@ -235,6 +246,11 @@ class Generator:
                         data = recv(4096, dontwait)
                     except BlockingIOError:
                         break
+                    if esp_open is not None:
+                        data = esp_open(data)
+                        if data is None:
+                            unmatched += 1
+                            continue
                     t = perf()
                     if (
                         len(data) >= min_len
@@ -338,8 +354,8 @@ class Generator:
         }
 
 
-def generator_main(n: int, mags: int) -> int:
-    gen = Generator(n, mags)
+def generator_main(n: int, mags: int, esp_keys: str | None = None) -> int:
+    gen = Generator(n, mags, Path(esp_keys) if esp_keys else None)
     emit({"type": "ready", "encode_s": round(gen.encode_s, 3), "pbu_octets": len(gen.templates[0])})
     for line in sys.stdin:
         cmd = json.loads(line)

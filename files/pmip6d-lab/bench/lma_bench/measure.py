@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .crash import crash_and_restart
+from .esp import keys_file
 from .processes import (
     Bench,
     Child,
@@ -211,11 +212,13 @@ def run_size(
     ``crash``: after the phases, kill -9 the LMA and time its restart (``crash.py``)."""
     args = bench.args
     out.update({"size": size, "rows": []})
+    # With ESP the generator seals and opens with the keys the LMA's config was given.
+    esp_keys = [str(keys_file(bench.tmp))] if "signaling_security" in (extra or {}) else []
     log(f"=== {size} mobile nodes: starting the generator (encoding {size} PBUs)")
     gen = bench.spawn(
         f"generator-{size}",
         bench.gen_ns,
-        bench.worker_cmd("gen", str(size), str(args.mags)),
+        bench.worker_cmd("gen", str(size), str(args.mags), *esp_keys),
         bench.cpu_gen,
         pipes=True,
     )

@@ -82,6 +82,20 @@ def print_durability(results: list[dict[str, Any]]) -> None:
             )
 
 
+def print_esp(results: list[dict[str, Any]]) -> None:
+    """The agent's own ESP on vs off (``--esp both``)."""
+    rows = [r for s in results for r in s["rows"]]
+    rate = {(r["size"], r["kind"], r["phase"]): r["rate"] for r in rows}
+    for (size, kind, phase), on in rate.items():
+        off = rate.get((size, kind.removesuffix("-esp"), phase))
+        if kind.endswith("-esp") and off:
+            verdict = "meets" if on >= 0.7 * off else "MISSES"
+            print(
+                f"ESP (agent), {size} MNs, {phase}: on {on:.0f} reg/s, off {off:.0f} reg/s, "
+                f"on/off {on / off:.2f} ({verdict} the goal on >= 0.7 x off)"
+            )
+
+
 def print_notes(results: list[dict[str, Any]]) -> None:
     for s in results:
         size = s["size"]

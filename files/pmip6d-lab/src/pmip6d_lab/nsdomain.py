@@ -13,6 +13,7 @@ Used by the end-to-end tests, the handover benchmark and the demo. Needs root.
 from __future__ import annotations
 
 import ipaddress
+import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,8 @@ class Domain:
     aps_file: Path
     shared_addresses: bool
     probes: list[subprocess.Popen] = field(default_factory=list)
+    esp_sas: list[EspSa] = field(default_factory=list)
+    """With ``esp``: the generated SAs (keys included: a test bed's throwaway keys)."""
 
     def ap_tool(self, *args: str) -> dict[str, Any]:
         return emulated_ap.run_tool(self.aps_file, *args)
@@ -121,6 +124,58 @@ class Domain:
         self.lab.close()
 
 
+@dataclass(frozen=True)
+class EspSa:
+    """One direction of the generated ESP keys (for a capture's decryption)."""
+
+    source: str
+    destination: str
+    spi: int
+    key: str
+    algorithm: str
+
+
+def esp_settings(
+    lma: str, mags: dict[str, str], implementation: str = "agent", algorithm: str = "aes256-gcm16"
+) -> tuple[dict, dict[str, dict], list[EspSa]]:
+    """``signaling_security`` for the LMA and each MAG, with fresh random keys.
+
+    SPIs: 0x1000 + n from the LMA to MAG n, 0x2000 + n back (n: the MAG's place).
+    """
+    key_bytes = {"aes128-gcm16": 20, "aes256-gcm16": 36}[algorithm]
+    lma_sas, mag_security, table = [], {}, []
+    for n, (name, address) in enumerate(mags.items(), 1):
+        down = EspSa(lma, address, 0x1000 + n, os.urandom(key_bytes).hex(), algorithm)
+        up = EspSa(address, lma, 0x2000 + n, os.urandom(key_bytes).hex(), algorithm)
+        table += [down, up]
+        lma_sas.append(
+            {
+                "peer": name,
+                "algorithm": algorithm,
+                "outbound": {"spi": down.spi, "key": down.key},
+                "inbound": {"spi": up.spi, "key": up.key},
+            }
+        )
+        mag_security[name] = {
+            "mode": "esp",
+            "implementation": implementation,
+            "security_associations": [
+                {
+                    "peer": "lma",
+                    "algorithm": algorithm,
+                    "outbound": {"spi": up.spi, "key": up.key},
+                    "inbound": {"spi": down.spi, "key": down.key},
+                }
+            ],
+        }
+    lma_security = {
+        "mode": "esp",
+        "implementation": implementation,
+        "security_associations": lma_sas,
+    }
+    return lma_security, mag_security, table
+
+
 def write_yaml(path: Path, data: dict) -> Path:
     """An agent config or policy file for the test beds (sigdomain uses it too)."""
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -139,8 +194,13 @@ def build_domain(
     log_level: str = "info",
     lma_extra: dict | None = None,
     mag_extra: dict | None = None,
+    esp: str | None = None,
 ) -> Domain:
-    """Create the namespaces, links and agents; MNs start unplugged. Close it when done."""
+    """Create the namespaces, links and agents; MNs start unplugged. Close it when done.
+
+    ``esp``: protect the signaling with ESP, generated keys, this implementation
+    (``agent``, ``kernel`` or ``auto``); None: no signaling_security.
+    """
     work.mkdir(parents=True, exist_ok=True)
     lab = NetLab(work, prefix=prefix)
     try:
@@ -155,6 +215,7 @@ def build_domain(
             log_level,
             lma_extra or {},
             mag_extra or {},
+            esp,
         )
     except BaseException:
         lab.close()
@@ -162,7 +223,7 @@ def build_domain(
 
 
 def _build(
-    lab, work, n_mns, shared, tunnels, backend, ra, log_level, lma_extra, mag_extra
+    lab, work, n_mns, shared, tunnels, backend, ra, log_level, lma_extra, mag_extra, esp
 ) -> Domain:
     names = [f"mn{i}" for i in range(1, n_mns + 1)]
     macs = {name: f"02:00:00:00:{i:02x}:{i:02x}" for i, name in enumerate(names, 1)}
@@ -218,6 +279,11 @@ def _build(
         air.run("ip", "link", "set", f"{name}r", "down")
         mns[name] = MobileNode(name, macs[name], ns, f"{name}r")
     # --- agents
+    esp_sas: list[EspSa] = []
+    mag_security: dict[str, dict] = {}
+    if esp is not None:
+        lma_security, mag_security, esp_sas = esp_settings(LMA, MAGS, esp)
+        lma_extra = {"signaling_security": lma_security, **lma_extra}
     dataplane = {"core_interface": "core0", "backend": backend, "tunnels": tunnels, "linger": 5}
     write_yaml(
         work / "lma.yml",
@@ -262,6 +328,11 @@ def _build(
                     }
                 ],
                 "log_level": log_level,
+                **(
+                    {"signaling_security": mag_security[mag_name]}
+                    if mag_name in mag_security
+                    else {}
+                ),
                 # "{mag}" in a value: this MAG's name (a state file of its own).
                 **{
                     k: v.replace("{mag}", mag_name) if isinstance(v, str) else v
@@ -272,4 +343,4 @@ def _build(
         agents[mag_name] = lab.agent(
             lab.ns(mag_name), "mag", work / f"{mag_name}.yml", work / f"{mag_name}.sock"
         )
-    return Domain(lab, work, agents, mns, aps_file, shared)
+    return Domain(lab, work, agents, mns, aps_file, shared, esp_sas=esp_sas)

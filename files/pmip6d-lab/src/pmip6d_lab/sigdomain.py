@@ -19,7 +19,7 @@ from pmip6d.control_client import ControlClient
 from pmip6d.wire.constants import HandoffIndicator
 
 from .netlab import Agent, NetLab
-from .nsdomain import write_yaml
+from .nsdomain import EspSa, esp_settings, write_yaml
 
 LMA = "2001:db8:ffff::1"
 MAG_ADDRESSES = {f"mag{i}": f"2001:db8:ffff::{0x10 + i:x}" for i in range(1, 9)}
@@ -45,6 +45,8 @@ class SignalingDomain:
     """MAG name → its Proxy-CoA."""
     mobile_nodes: int
     _clients: dict[str, ControlClient] = field(default_factory=dict)
+    esp_sas: list[EspSa] = field(default_factory=list)
+    """With ``esp``: the generated SAs (a test bed's throwaway keys)."""
 
     def call(self, agent: str, cmd: str, **args: Any) -> Any:
         """One control request on a connection kept open per agent (thousands of attaches)."""
@@ -123,10 +125,19 @@ def build(
     log_level: str = "warning",
     lma_extra: dict | None = None,
     mag_extra: dict | None = None,
+    esp: str | None = None,
 ) -> SignalingDomain:
-    """Namespaces, the core bridge and the agents; no MN attached yet. Close it when done."""
+    """Namespaces, the core bridge and the agents; no MN attached yet. Close it when done.
+
+    ``esp``: ESP on the signaling with generated keys, this implementation; None: none.
+    """
     work.mkdir(parents=True, exist_ok=True)
     names = dict(list(MAG_ADDRESSES.items())[:mags])
+    esp_sas: list[EspSa] = []
+    mag_security: dict[str, dict] = {}
+    if esp is not None:
+        lma_security, mag_security, esp_sas = esp_settings(LMA, names, esp)
+        lma_extra = {"signaling_security": lma_security, **(lma_extra or {})}
     lab = NetLab(work, prefix=prefix)
     try:
         write_yaml(
@@ -168,6 +179,7 @@ def build(
                     "policy": "policy.yml",
                     "control_socket": str(work / f"{name}.sock"),
                     "log_level": log_level,
+                    **({"signaling_security": mag_security[name]} if name in mag_security else {}),
                     **(mag_extra or {}),
                 },
             )
@@ -177,4 +189,4 @@ def build(
     except BaseException:
         lab.close()
         raise
-    return SignalingDomain(lab, work, agents, names, mobile_nodes)
+    return SignalingDomain(lab, work, agents, names, mobile_nodes, esp_sas=esp_sas)

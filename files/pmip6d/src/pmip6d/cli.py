@@ -96,7 +96,8 @@ def _pmip6d(argv: list[str] | None) -> int:
     if args.check:
         print(f"{args.config}: OK ({args.role}, {agent.machine.address})")
         dataplane = agent.config.dataplane
-        return 0 if dataplane is None else _check_kernel(args.config, dataplane)
+        status = 0 if dataplane is None else _check_kernel(args.config, dataplane)
+        return status or _check_signaling_security(agent.config_path, agent.config)
     logging.basicConfig(
         level=(args.log_level or agent.log_level).upper(),
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
@@ -106,6 +107,24 @@ def _pmip6d(argv: list[str] | None) -> int:
         run(agent)
     except (PmipError, OSError) as exc:
         return report_error("pmip6d", exc, logging.getLogger("pmip6d"))
+    return 0
+
+
+def _check_signaling_security(config_path: Path, config: Any) -> int:
+    """``--check``: which ESP would run, and refuse ``implementation: kernel`` as a start would."""
+    security = config.signaling_security
+    if security is None or security.mode != "esp":
+        return 0
+    if security.implementation != "agent" and os.geteuid() != 0:
+        print("signaling security: ESP, kernel not probed (needs root)")
+        return 0
+    from .security.peers import choose_implementation
+
+    try:
+        chosen = choose_implementation(security, config_path)
+    except PmipError as exc:
+        return report_error("pmip6d", exc)
+    print(f"signaling security: ESP, {chosen} implementation")
     return 0
 
 

@@ -172,7 +172,88 @@ class AccessConfig(_Schema):
     """radvd names, e.g. ``{MaxRtrAdvInterval: 10, AdvValidLifetime: 86400}``."""
 
 
-class LmaConfig(_Schema):
+# Key material never appears in a message: errors name the field, never the value.
+ESP_KEY_BYTES = {"aes128-gcm16": 16 + 4, "aes256-gcm16": 32 + 4}
+"""Algorithm -> bytes of its key: the AES key followed by the 4-byte salt (RFC 4106 §8.1)."""
+
+
+def _hex_key(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("expected a hex string")
+    text = value.strip().lower().removeprefix("0x")
+    if not text or len(text) % 2 or any(c not in "0123456789abcdef" for c in text):
+        raise ValueError("not an even number of hex digits")
+    return text
+
+
+class _SecretSchema(_Schema):
+    # pydantic shows the input beside an error; here that input holds keys.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+class SaKey(_SecretSchema):
+    """One direction of a security association (RFC 4303): SPI and key."""
+
+    spi: Annotated[int, Field(ge=256, le=2**32 - 1)]
+    """SPIs 1..255 are reserved (RFC 4303 §2.1)."""
+    key: Annotated[str, BeforeValidator(_hex_key), Field(repr=False)]
+    """Hex: the AES key followed by the 4-byte salt."""
+
+    @property
+    def key_bytes(self) -> bytes:
+        return bytes.fromhex(self.key)
+
+
+class PeerSecurityAssociations(_SecretSchema):
+    peer: Name
+    """The peer's name in the policy file (a MAG for an LMA, an LMA for a MAG)."""
+    algorithm: Literal["aes128-gcm16", "aes256-gcm16"] = "aes256-gcm16"
+    outbound: SaKey
+    inbound: SaKey
+
+    @model_validator(mode="after")
+    def _key_lengths(self) -> PeerSecurityAssociations:
+        wanted = ESP_KEY_BYTES[self.algorithm]
+        for direction in ("outbound", "inbound"):
+            got = len(getattr(self, direction).key_bytes)
+            if got != wanted:
+                raise FieldProblem(
+                    (direction, "key"),
+                    f"{self.algorithm} needs {wanted} bytes ({wanted - 4}-byte AES key "
+                    f"and 4-byte salt), this key has {got}",
+                )
+        return self
+
+
+class SignalingSecurity(_SecretSchema):
+    """IPsec ESP for the MAG<->LMA Mobility Header (RFC 5213 §4, RFC 4303 transport mode)."""
+
+    mode: Literal["none", "esp"] = "esp"
+    implementation: Literal["auto", "kernel", "agent"] = "auto"
+    """auto: the kernel's xfrm if it has ESP and rfc4106, else the agent's own ESP."""
+    replay_window: Annotated[int, Field(ge=1, le=4096)] = 64
+    security_associations: list[PeerSecurityAssociations] = []
+
+    @model_validator(mode="after")
+    def _unique(self) -> SignalingSecurity:
+        peers: set[str] = set()
+        spis: set[int] = set()
+        for i, sa in enumerate(self.security_associations):
+            if sa.peer in peers:
+                raise FieldProblem(
+                    ("security_associations", i, "peer"), f"{sa.peer} has two entries"
+                )
+            if sa.inbound.spi in spis:
+                raise FieldProblem(
+                    ("security_associations", i, "inbound", "spi"),
+                    f"inbound SPI {sa.inbound.spi} is used by another peer",
+                )
+            peers.add(sa.peer)
+            spis.add(sa.inbound.spi)
+        return self
+
+
+class LmaConfig(_SecretSchema):
     name: Name
     """This LMA's entry in the policy file."""
     policy: Path
@@ -211,10 +292,12 @@ class LmaConfig(_Schema):
     restart_counter_file: Path | None = None
     """Where the RFC 5847 Restart Counter is kept; null: beside ``state_file``
     (``<state_file>.restart-counter``), or without a state file the start time."""
+    signaling_security: SignalingSecurity | None = None
+    """ESP for the Mobility Header with each MAG; absent: none."""
     log_level: LogLevel = "info"
 
 
-class MagConfig(_Schema):
+class MagConfig(_SecretSchema):
     name: Name
     """This MAG's entry in the policy file."""
     policy: Path
@@ -253,6 +336,8 @@ class MagConfig(_Schema):
         defaults.MISSING_HEARTBEATS_ALLOWED
     )
     """RFC 5847 MISSING_HEARTBEATS_ALLOWED."""
+    signaling_security: SignalingSecurity | None = None
+    """ESP for the Mobility Header with each LMA; absent: none."""
     log_level: LogLevel = "info"
 
     @model_validator(mode="after")

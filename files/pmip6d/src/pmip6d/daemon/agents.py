@@ -27,6 +27,7 @@ from ..lma import LmaSettings, LocalMobilityAnchor, PrefixPool
 from ..mag import MagSettings, MobileAccessGateway
 from ..policy import Policy
 from ..rules import overlapping, parse_mac
+from ..security.peers import choose_implementation, esp_peers
 from ..triggers import L2Event, StationTracker, build_sources, handoff_indicator
 from ..wire.constants import HandoffIndicator
 from ..wire.prefix import Prefix
@@ -103,6 +104,7 @@ def load_lma(config_path: Path | str) -> tuple[LmaConfig, LocalMobilityAnchor, P
     config = load(config_path, LmaConfig)
     policy = Policy.load(config.policy)
     view = policy.lma_view(config.name, config_path)
+    esp_peers(config.signaling_security, "lma", config.name, policy, config_path)
     settings = LmaSettings(
         address=view.address,
         replay_protection=config.replay_protection,
@@ -129,6 +131,7 @@ def load_mag(config_path: Path | str) -> tuple[MagConfig, MobileAccessGateway, P
     config = load(config_path, MagConfig)  # its cross-field checks included
     policy = Policy.load(config.policy)
     view = policy.mag_view(config.name, config.default_lma, config_path)
+    esp_peers(config.signaling_security, "mag", config.name, policy, config_path)
     settings = MagSettings(
         address=view.address,
         link_local_address=config.link_local_address,
@@ -182,6 +185,10 @@ class Agent:
     effects: Any = None
     shell: AgentShell | None = None
     durability: Durability | None = None
+    esp_implementation: str | None = None
+    """With mode esp: "kernel" (xfrm) or "agent" (daemon/espsocket.py); else None."""
+    kernel_esp: Any = None
+    mh: Any = None
 
     @property
     def control_socket(self) -> Path:
@@ -238,7 +245,21 @@ class Agent:
             out.update(self.effects.status())
         if self.sources:
             out["triggers"] = {s.name: dict(s.counters) for s in self.sources}
+        if self.esp_implementation is not None:
+            out["signaling_security"] = {
+                "mode": "esp",
+                "implementation": self.esp_implementation,
+                **self._esp_counters(),
+            }
         return out
+
+    def _esp_counters(self) -> dict:
+        # Counters only: neither SAs nor keys are ever shown.
+        source = self.mh if self.esp_implementation == "agent" else self.kernel_esp
+        counters = getattr(source, "counters", None)
+        if callable(counters):
+            counters = counters()
+        return dict(counters or {})
 
     def counters(self) -> dict:
         counters = dict(self.machine.counters)
@@ -249,6 +270,8 @@ class Agent:
             counters.update({f"trigger.{source.name}.{k}": v for k, v in source.counters.items()})
         if self.durability is not None:
             counters.update({f"store.{k}": v for k, v in self.durability.counters().items()})
+        if self.esp_implementation is not None:
+            counters.update({f"security.{k}": v for k, v in self._esp_counters().items()})
         return dict(sorted(counters.items()))
 
     # ------------------------------------------------------------------ layer 2
@@ -392,19 +415,52 @@ class Agent:
                 "IPv6 forwarding is off (net.ipv6.conf.all.forwarding=0): "
                 "tunnels will not carry traffic"
             )
+        self._prepare_signaling_security()
         try:
             self._build_effects()
         except BaseException:
             self._close_effects()
+            self._remove_kernel_esp()
             raise
 
+    def _prepare_signaling_security(self) -> None:
+        security = self.config.signaling_security
+        if security is None or security.mode != "esp":
+            return
+        # Fails here, before anything is installed, if kernel ESP was asked for and is absent.
+        self.esp_implementation = choose_implementation(security, self.config_path)
+        log.info("signaling security: ESP, %s implementation", self.esp_implementation)
+        if self.esp_implementation == "kernel":
+            from ..security.xfrm import KernelEsp
+
+            peers = esp_peers(security, self.role, self.config.name, self.policy, self.config_path)
+            self.kernel_esp = KernelEsp(self.machine.address, peers, security.replay_window)
+            self.kernel_esp.install()
+
+    def _remove_kernel_esp(self) -> None:
+        if self.kernel_esp is not None:
+            try:
+                self.kernel_esp.remove()
+            except Exception:
+                log.exception("could not remove the ESP states and policies")
+
+    def _signaling_socket(self) -> Any:
+        if self.esp_implementation != "agent":
+            return MobilityHeaderSocket(self.machine.address)
+        from .espsocket import EspSocket
+
+        security = self.config.signaling_security
+        peers = esp_peers(security, self.role, self.config.name, self.policy, self.config_path)
+        return EspSocket(self.machine.address, peers, security.replay_window)
+
     def teardown(self) -> None:
-        """Remove what :meth:`prepare` installed (routes, tunnels, RA sockets)."""
+        """Remove what :meth:`prepare` installed (routes, tunnels, RA sockets, ESP)."""
         self._close_effects()
+        self._remove_kernel_esp()
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
-        mh = MobilityHeaderSocket(self.machine.address)
+        mh = self.mh = self._signaling_socket()
         control = ControlServer(self.control_socket, self.commands())
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
