@@ -322,6 +322,8 @@ class _Model:
                 "(e.g. openssl rand -hex 32)",
             )
         host, epoch = self._domain_wide("pmipv6_signaling_key_epoch")
+        if isinstance(epoch, str) and epoch.strip().isdigit():
+            epoch = int(epoch)  # -e pmipv6_signaling_key_epoch=2 arrives as a string
         if epoch is not None and (
             isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1
         ):

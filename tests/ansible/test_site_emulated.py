@@ -112,3 +112,20 @@ def test_signaling_on_the_core_link_is_esp_only(lab):
     downstream = [line for line in esp if f"{LMA_ADDRESS} > {MAG1_ADDRESS}:" in line]
     assert len(upstream) >= 2 and len(downstream) >= 2, text  # deregistration, registration
     assert "mobility:" not in text and "Mobility (135)" not in text, text
+
+
+def test_a_new_key_epoch_rekeys_and_the_mn_registers_again(lab):
+    # Rekeying is a run of site.yml with a new epoch: new SAs in every agent's
+    # configuration (both ends derive them), the agents restarted, the binding verified.
+    rc, out, _seconds = playbook("site.yml", "-i", INVENTORY, "-e", "pmipv6_signaling_key_epoch=2")
+    assert rc == 0, out[-5000:]
+    for role, task, hosts in (
+        ("lma", "Write the LMA configuration", ["lma"]),
+        ("mag", "Write the MAG configuration", ["mag1", "mag2"]),
+    ):
+        result = out.split(f"TASK [netlmm.pmipv6.{role} : {task}", 1)[1].split("TASK [", 1)[0]
+        assert all(f"changed: [{host}]" in result for host in hosts), result
+    assert "ok: [lma] => (item=mn1 at ap1)" in out
+    assert "ok: [mag1] => (item=mn1)" in out
+    status = json.loads(pmipctl(LMA, "--json", "status"))
+    assert status["signaling_security"]["mode"] == "esp", status

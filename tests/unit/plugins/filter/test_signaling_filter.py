@@ -191,6 +191,10 @@ def test_inventory_signaling_mistakes():
     assert signaling_errors(
         *inventory(pmipv6_signaling_secret=SECRET, pmipv6_signaling_key_epoch=0)
     ) == ["lma: pmipv6_signaling_key_epoch: 0 is not an integer >= 1"]
+    assert (
+        signaling_errors(*inventory(pmipv6_signaling_secret=SECRET, pmipv6_signaling_key_epoch="2"))
+        == []
+    )
     assert signaling_errors(
         *inventory(pmipv6_signaling_secret=SECRET, pmipv6_signaling_algorithm="aes-cbc")
     ) == ["lma: pmipv6_signaling_algorithm: 'aes-cbc' is not one of aes128-gcm16, aes256-gcm16"]
