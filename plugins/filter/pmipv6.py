@@ -28,6 +28,7 @@ import ipaddress
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.netlmm.pmipv6.plugins.module_utils import pmip_rules as rules
+from ansible_collections.netlmm.pmipv6.plugins.plugin_utils import pmip_signaling as signaling
 
 LMA_GROUP = "pmipv6_lma"
 MAG_GROUP = "pmipv6_mag"
@@ -114,6 +115,7 @@ class _Model:
         self._check_duplicate_addresses()
         self._read_domain_wide()
         self._check_prefix_overlaps()
+        self._read_signaling()
 
     def _read_node(self, host, kind):
         if not rules.is_name(host):
@@ -353,6 +355,52 @@ class _Model:
         macs = rules.Unique()
         for i, node in enumerate(nodes):
             self._read_mobile_node(host, i, node, names, macs)
+
+    def _read_signaling(self):
+        """ESP for the MAG<->LMA signaling (on unless pmipv6_signaling_security is none).
+
+        One message per variable, never the secret's value: a missing secret is usually
+        a missing vault file, not a per-host mistake.
+        """
+        host, mode = self._domain_wide("pmipv6_signaling_security")
+        mode = "esp" if mode is None else mode
+        if mode not in ("esp", "none"):
+            self.error(host, "pmipv6_signaling_security", f"{mode!r} is not esp or none")
+            return
+        if mode == "none":
+            return
+        where = "pmipv6_signaling_secret"
+        _host, secret = self._domain_wide(where)
+        missing = [h for h in self.lmas + self.mags if not _is_set(self.get(h, where))]
+        if missing or not isinstance(secret, str):
+            self.error(
+                ", ".join(missing) or host,
+                where,
+                "missing: ESP protects the MAG-LMA signaling (pmipv6_signaling_security: esp, "
+                "the default) and needs the domain secret, at least "
+                f"{signaling.MIN_SECRET_LENGTH} characters, from Ansible Vault (README, Security)",
+            )
+        elif len(secret) < signaling.MIN_SECRET_LENGTH:
+            self.error(
+                host,
+                where,
+                f"too short: at least {signaling.MIN_SECRET_LENGTH} characters "
+                "(e.g. openssl rand -hex 32)",
+            )
+        host, epoch = self._domain_wide("pmipv6_signaling_key_epoch")
+        if isinstance(epoch, str) and epoch.strip().isdigit():
+            epoch = int(epoch)  # -e pmipv6_signaling_key_epoch=2 arrives as a string
+        if epoch is not None and (
+            isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1
+        ):
+            self.error(host, "pmipv6_signaling_key_epoch", f"{epoch!r} is not an integer >= 1")
+        host, algorithm = self._domain_wide("pmipv6_signaling_algorithm")
+        if algorithm is not None and algorithm not in signaling.KEY_LENGTHS:
+            self.error(
+                host,
+                "pmipv6_signaling_algorithm",
+                f"{algorithm!r} is not one of {', '.join(sorted(signaling.KEY_LENGTHS))}",
+            )
 
     def _read_mobile_node(self, host, i, node, names, macs):
         where = f"pmipv6_mobile_nodes[{i}]"

@@ -119,6 +119,12 @@ def test_the_template_reading_finds_the_protocol_settings():
         "mag_tunnel_linger",
     } <= set(compared("mag"))
     assert compared("lma")["lma_hnp_length"][0] == ("prefix_pool", "length")
+    # the ESP block (rendered only with ESP on) is read too
+    assert compared("lma")["lma_signaling_replay_window"][0] == (
+        "signaling_security",
+        "replay_window",
+    )
+    assert {"mag_signaling_implementation", "mag_signaling_replay_window"} <= set(compared("mag"))
 
 
 @pytest.mark.parametrize("role", sorted(ROLES))

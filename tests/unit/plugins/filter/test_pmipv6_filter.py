@@ -26,6 +26,8 @@ ALL = {
     "pmipv6_shared_link_local": "fe80::1",
     "pmipv6_shared_mac": "02:50:4d:49:50:36",
     "pmipv6_tunnels": "static",
+    # ESP is on unless pmipv6_signaling_security is none; a fixed test secret.
+    "pmipv6_signaling_secret": "unit-test-signaling-secret-0123456789abcdef",
 }
 
 
@@ -556,6 +558,8 @@ all:
   vars:
     pmipv6_domain: lab.pmipv6.example
     pmipv6_hnp_pool: "2001:db8:100::/48"
+    pmipv6_signaling_secret: "{{ vault_secret }}"
+    vault_secret: unit-test-signaling-secret-0123456789abcdef
     pmipv6_mobile_nodes:
       - name: mn1
         mac: "02:00:00:00:01:01"
