@@ -16,8 +16,11 @@ Controller side only (filters); the agents never see the domain secret.
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+try:  # ansible-core depends on cryptography; the guard keeps a bare import (sanity) working
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+except ImportError:  # pragma: no cover - reported when a key is derived
+    hashes = HKDF = None
 
 # RFC 4106 AES-GCM with a 16-byte ICV: the AES key, then the 4-byte salt (§8.1).
 KEY_LENGTHS = {"aes128-gcm16": 16 + 4, "aes256-gcm16": 32 + 4}
@@ -35,6 +38,10 @@ class SignalingKeyError(ValueError):
 
 
 def _hkdf(secret: str, info: str, length: int) -> bytes:
+    if HKDF is None:
+        raise SignalingKeyError(
+            "deriving the signaling keys needs the Python package 'cryptography' on the controller"
+        )
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=_SALT, info=info.encode()).derive(
         secret.encode()
     )

@@ -208,7 +208,7 @@ def test_signaling_on_the_core_link_is_esp_only(lab):
                 break
         pmipctl_text(MAG1, "detach", MN1_MAC)
         pmipctl_text(MAG1, "attach", MN1_MAC)
-        for _ in range(30):  # registered again (the LMA accepted the protected PBU)
+        for _attempt in range(30):  # registered again (the LMA accepted the protected PBU)
             rows = json.loads(pmipctl_text(MAG1, "--json", "bindings"))
             if any(row.get("state") == "active" for row in rows):
                 break
@@ -216,7 +216,7 @@ def test_signaling_on_the_core_link_is_esp_only(lab):
         else:
             pytest.fail(f"mn1 not registered again at mag1: {rows}")
     finally:
-        out, _ = capture.communicate(timeout=60)
+        out, _stderr = capture.communicate(timeout=60)
     lines.append(out)
     text = "".join(lines)
     esp = [line for line in text.splitlines() if "ESP(spi=" in line]

@@ -15,6 +15,8 @@ import socket
 import time
 
 import pytest
+
+# pylint: disable-next=unused-import
 from test_dataplane_netns import LMAA, PCOA, lab  # noqa: F401  (the fixture)
 
 from pmip6d.clock import SystemClock

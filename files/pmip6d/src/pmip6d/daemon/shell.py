@@ -46,6 +46,7 @@ class Effects(Protocol):
     """Carries out data-plane actions (routes, tunnels, RAs); may buffer until flush()."""
 
     def __call__(self, action: Action) -> None: ...
+
     def flush(self) -> Collection[Prefix] | None:
         """Apply what is buffered; the prefixes whose route was refused (LMA), if any."""
 
