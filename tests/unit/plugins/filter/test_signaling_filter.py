@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -210,7 +211,11 @@ def secret_of(inventory_path, home):
     """The emulated lab's pmipv6_signaling_secret as a real Ansible run templates it."""
     out = subprocess.run(
         [
-            str(ROOT / ".venv" / "bin" / "ansible"),
+            # the ansible CLI of the Python running the tests (the repo's venv, or
+            # ansible-test's, which has no .venv in its copy of the collection)
+            sys.executable,
+            "-m",
+            "ansible.cli.adhoc",
             "localhost",
             "-i",
             str(inventory_path),
