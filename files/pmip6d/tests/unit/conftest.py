@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
 
 from pmip6d.clock import ManualClock
 from pmip6d.config import PolicyFile
@@ -11,6 +12,12 @@ from pmip6d.lma import LmaSettings, LocalMobilityAnchor, PrefixPool
 from pmip6d.mag import MagSettings, MobileAccessGateway
 from pmip6d.policy import Policy
 from pmip6d.wire.prefix import Prefix
+
+# No per-example deadline: these property tests check behaviour (never raises,
+# round trips), not speed, and CI machines run them beside containers and VMs,
+# where one slow example would fail a correct test.
+settings.register_profile("pmip6d", deadline=None)
+settings.load_profile("pmip6d")
 
 LMA = "2001:db8:ffff::1"
 OTHER_LMA = "2001:db8:ffff::2"

@@ -419,13 +419,13 @@ def test_parse_rs_rejects_extension_headers():
 
 
 @given(st.binary(max_size=200))
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 def test_parse_rs_never_raises_on_random_bytes(data):
     parse_rs(data)
 
 
 @given(st.data())
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 def test_parse_rs_never_raises_on_mutated_solicitations(data):
     raw = bytearray(rs(slla=data.draw(st.sampled_from([None, "02:00:00:00:01:01"]))))
     for _unused in range(data.draw(st.integers(1, 6))):
@@ -440,7 +440,7 @@ def test_parse_rs_never_raises_on_mutated_solicitations(data):
 
 
 @given(st.data())
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 def test_parse_rs_accepts_what_scapy_builds(data):
     mac = data.draw(st.binary(min_size=6, max_size=6))
     src = socket.inet_ntop(
