@@ -317,3 +317,86 @@ def test_tcp_trace_handles_sequence_wraparound():
     trace = tcp_trace(frames, cn, mn)
     assert [s[1] for s in trace.segments] == [0, 1000, 2000, 3000]
     assert trace.progress[-1] == (3.0, 4000) and trace.retransmissions == 0
+
+
+# --------------------------------------------------------------------------- ESP, syslog link
+
+
+def _as_esp(rdir, sas) -> None:
+    """Rewrite the run's core captures as the ESP the agents send (RFC 5213 §4): every
+    Mobility Header sealed with its direction's SA, the rest of each frame kept."""
+    from scapy.layers.inet6 import IPv6
+    from scapy.packet import Raw
+    from scapy.utils import rdpcap, wrpcap
+
+    from pmip6d.security.esp import OutboundSa, SecurityAssociation
+
+    outbound = {
+        (sa["source"], sa["destination"]): OutboundSa(
+            SecurityAssociation(sa["spi"], bytes.fromhex(sa["key"]), sa["algorithm"])
+        )
+        for sa in sas
+    }
+    for name in ("mag2-core0.pcap", "lma-core0.pcap"):
+        packets = []
+        for pkt in rdpcap(str(rdir / name)):
+            ip = pkt[IPv6]
+            sealed = outbound[(ip.src, ip.dst)].seal(135, bytes(ip.payload))
+            new = pkt.copy()
+            new[IPv6].remove_payload()
+            new[IPv6].nh = 50
+            new[IPv6].plen = None
+            new = new / Raw(sealed)
+            new.time = pkt.time
+            packets.append(new)
+        wrpcap(str(rdir / name), packets)
+
+
+ESP_SAS = [
+    {"source": "2001:db8:ffff::12", "destination": "2001:db8:ffff::1", "spi": 4097,
+     "algorithm": "aes256-gcm16", "key": "11" * 36},
+    {"source": "2001:db8:ffff::1", "destination": "2001:db8:ffff::12", "spi": 8193,
+     "algorithm": "aes128-gcm16", "key": "22" * 20},
+]  # fmt: skip
+
+
+def test_signaling_inside_esp_is_opened_with_the_runs_sas(tmp_path):
+    from test_experiment_synthetic import LMA, MAG2
+
+    assert (ESP_SAS[0]["source"], ESP_SAS[0]["destination"]) == (MAG2, LMA)
+    rdir = write_run(tmp_path)
+    clear = analyze_run(rdir)
+    _as_esp(rdir, ESP_SAS)
+    # Without the SAs the PBU and PBA are opaque: not measured, with the reason.
+    blind = analyze_run(rdir)
+    assert blind["l2_to_pbu_ms"] is None and "no PBU" in blind["not_measured"]["l2_to_pbu_ms"]
+    layout.write_esp_sas(rdir, ESP_SAS)
+    assert (rdir / layout.ESP_SAS).stat().st_mode & 0o777 == 0o600
+    row = analyze_run(rdir)
+    assert {k: row[k] for k in (*PHASES, "lma_pbu_to_pba_ms", "pba_status")} == {
+        k: clear[k] for k in (*PHASES, "lma_pbu_to_pba_ms", "pba_status")
+    }
+    assert row["not_measured"] == {}
+    # A wrong key opens nothing (authentication fails): not measured again, no crash.
+    layout.write_esp_sas(rdir, [{**sa, "key": "33" * (len(sa["key"]) // 2)} for sa in ESP_SAS])
+    assert analyze_run(rdir)["l2_to_pbu_ms"] is None
+
+
+def test_the_l2_trigger_is_read_on_the_syslog_link_when_the_aps_have_one(tmp_path):
+    rdir = write_run(tmp_path)
+    # The APs' syslog arrives on a management link (the podman lab's mgmt0): move the
+    # datagrams from the access capture to that link's.
+    from scapy.layers.inet import UDP
+    from scapy.utils import rdpcap, wrpcap
+
+    access = rdpcap(str(rdir / "mag2-acc0.pcap"))
+    wrpcap(str(rdir / "mag2-acc0.pcap"), [p for p in access if UDP not in p])
+    wrpcap(str(rdir / "mag2-mgmt0.pcap"), [p for p in access if UDP in p])
+    meta = layout.read_meta(rdir)
+    meta["captures"].append(
+        {"file": "mag2-mgmt0.pcap", "host": "mag2", "interface": "mgmt0", "role": "syslog"}
+    )
+    layout.write_meta(rdir, meta)
+    row = analyze_run(rdir)
+    assert row["l2_at"] == pytest.approx(float(at(0.5)), abs=1e-6)
+    assert row["total_ms"] == 3.7 and row["not_measured"] == {}

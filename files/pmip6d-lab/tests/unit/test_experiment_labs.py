@@ -66,12 +66,14 @@ def inventory() -> dict:
             "pmipv6_mag": "mag1",
             "pmipv6_ap_address": "fd00:a1::2",
             "pmipv6_ap_bssid": "0019.a9f0.0001",
+            "pmipv6_ap_syslog_interface": "mgmt0",
         },
         "ap2": {
             "ansible_host": "pmipv6-ap2",
             "pmipv6_mag": "mag2",
             "pmipv6_ap_address": "fd00:a2::2",
             "pmipv6_ap_bssid": "0019.a9f0.0002",
+            "pmipv6_ap_syslog_interface": "mgmt0",
         },
         "cn": {
             "ansible_host": "pmipv6-cn",
@@ -110,6 +112,7 @@ EXPECTED = {
         "address": "2001:db8:ffff::1",
         "core_interface": "core0",
         "control_socket": "/run/pmip6d/lma.sock",
+        "config_file": "/etc/pmip6d/lma.yml",
     },
     "mags": {
         f"mag{n}": {
@@ -119,6 +122,8 @@ EXPECTED = {
             "access_interface": "acc0",
             "access_address": f"fd00:a{n}::1",
             "control_socket": "/run/pmip6d/mag.sock",
+            "config_file": "/etc/pmip6d/mag.yml",
+            "syslog_interface": "mgmt0",
         }
         for n in (1, 2)
     },

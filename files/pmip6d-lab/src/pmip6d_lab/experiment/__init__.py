@@ -51,10 +51,14 @@ Capture points (``meta.json`` → ``captures``: file, host, interface, role):
 ========  ==============================================================
 role      where, and what the analysis reads there
 ========  ==============================================================
-access    each MAG's access interface: the AP's syslog arriving (L2
-          trigger), Router Advertisements to the MN leaving
+access    each MAG's access interface: Router Advertisements to the MN
+          leaving; the AP's syslog arriving (L2 trigger) when the APs
+          send it over the access link
+syslog    each MAG's link its APs' syslog comes over, when that is not
+          the access interface (the podman lab's mgmt0): the L2 trigger
 core      each MAG's core interface (PBU out, PBA in, tunnel) and the
-          LMA's core interface (host ``lma``)
+          LMA's core interface (host ``lma``); the signaling inside ESP
+          is opened with ``esp-sas.json`` (the run's SAs, mode 0600)
 mn        the MN's interface: the traffic as the MN receives it
 cn        the CN's interface: the traffic as the CN sends it
 ========  ==============================================================

@@ -101,6 +101,7 @@ from .frames import (
     IPPROTO_UDP,
     TCP_SYN,
     Frame,
+    Packet,
     cisco_mac,
     ip_bytes,
     mac_bytes,
@@ -192,6 +193,7 @@ class RunData:
     path: Path
     meta: dict[str, Any]
     _frames: dict[str, list[Frame]] = field(default_factory=dict)
+    _esp: EspKeys | None = None
 
     @classmethod
     def load(cls, path: Path | str) -> RunData:
@@ -219,6 +221,13 @@ class RunData:
         if not frames:
             return None, f"capture {name} of {where} holds no packet"
         return frames, ""
+
+    @property
+    def esp_keys(self) -> EspKeys | None:
+        """The run's signaling SAs, if its signaling was in ESP (:data:`layout.ESP_SAS`)."""
+        if self._esp is None:
+            self._esp = EspKeys(layout.read_esp_sas(self.path))
+        return self._esp if self._esp else None
 
     # -- the facts every metric needs
     @property
@@ -276,14 +285,58 @@ def _is_association_report(frame: Frame, mac: bytes, port: int) -> bool:
     return cisco_mac(mac) in text and "ssociated" in text and "Disassociated" not in text
 
 
-def _mh_messages(frames: Iterable[Frame], src: bytes | None = None):
+def _mh_messages(frames: Iterable[Frame], esp: EspKeys | None = None):
+    """The Mobility Header messages in the frames: in clear, or inside the signaling's ESP
+    (RFC 5213 §4) when the run's SAs are known (``esp``)."""
     for frame in frames:
         ip = frame.ip
-        if ip is None or ip.proto != IPPROTO_MH:
+        if ip is None:
             continue
-        if src is not None and ip.src != src:
-            continue
-        yield frame, decode(ip.l4)
+        if ip.proto == IPPROTO_MH:
+            yield frame, decode(ip.l4)
+        elif ip.proto == IPPROTO_ESP and esp is not None:
+            mh = esp.open(ip)
+            if mh is not None:
+                yield frame, decode(mh)
+
+
+IPPROTO_ESP = 50
+
+
+class EspKeys:
+    """The run's ESP SAs (``esp-sas.json``), to open the PBUs and PBAs in its captures."""
+
+    def __init__(self, sas: list[dict[str, Any]]) -> None:
+        from pmip6d.security.esp import SecurityAssociation
+
+        self._sas = {
+            (ip_bytes(sa["source"]), ip_bytes(sa["destination"]), int(sa["spi"])): (
+                SecurityAssociation(
+                    int(sa["spi"]), bytes.fromhex(sa["key"].removeprefix("0x")), sa["algorithm"]
+                )
+            )
+            for sa in sas
+        }
+
+    def __bool__(self) -> bool:
+        return bool(self._sas)
+
+    def open(self, ip: Packet) -> bytes | None:
+        """The Mobility Header inside an ESP packet, or None (another SA, cut short, forged)."""
+        from pmip6d.security.esp import EspError, InboundSa
+
+        if len(ip.l4) < 8 or len(ip.l4) < ip.l4_len:
+            return None  # not captured whole: the ICV covers every byte
+        sa = self._sas.get((ip.src, ip.dst, int.from_bytes(ip.l4[:4], "big")))
+        if sa is None:
+            return None
+        try:
+            # A fresh window per packet: a capture is read, not defended (the same packet
+            # is in the MAG's and the LMA's capture).
+            next_header, payload = InboundSa(sa).open(ip.l4[: ip.l4_len])
+        except EspError:
+            return None
+        return payload if next_header == IPPROTO_MH else None
 
 
 def _for_mn(msg: ProxyBindingUpdate | ProxyBindingAck, mac: bytes | None, mn_id: bytes | None):
@@ -311,15 +364,19 @@ def pmip_phases(run: RunData) -> tuple[dict[str, Any], dict[str, str]]:
     core, why_core = run.frames(mag, "core")
     mag_address = run.address("mags", mag, "address") if mag in mags else None
 
-    # L2: the AP's report of the (re)association arriving on the access interface.
+    # L2: the AP's report of the (re)association arriving at the MAG: on the link the
+    # APs' syslog comes over (a management link: the "syslog" capture), else on the
+    # access interface.
+    where = "syslog" if run.capture_file(mag, "syslog") is not None else "access"
+    reports, why_reports = (access, why_access) if where == "access" else run.frames(mag, where)
     l2_at = None
-    if access is None:
-        notes["l2_at"] = why_access
+    if reports is None:
+        notes["l2_at"] = why_reports
     else:
         l2_at = next(
             (
                 f.ts
-                for f in access
+                for f in reports
                 if f.ts >= earliest and _is_association_report(f, mac, syslog_port)
             ),
             None,
@@ -327,7 +384,7 @@ def pmip_phases(run: RunData) -> tuple[dict[str, Any], dict[str, str]]:
         if l2_at is None:
             notes["l2_at"] = (
                 f"no syslog datagram reporting the association of {cisco_mac(mac)} "
-                f"on {mag}'s access interface after the move"
+                f"on {mag}'s {where} interface after the move"
             )
     out["l2_at"] = l2_at
 
@@ -338,7 +395,7 @@ def pmip_phases(run: RunData) -> tuple[dict[str, Any], dict[str, str]]:
         notes["pbu_at"] = notes["pba_at"] = why_core
     else:
         start = l2_at if l2_at is not None else earliest
-        for frame, msg in _mh_messages(core):
+        for frame, msg in _mh_messages(core, run.esp_keys):
             if frame.ts < start:
                 continue
             if (
@@ -403,7 +460,7 @@ def pmip_phases(run: RunData) -> tuple[dict[str, Any], dict[str, str]]:
     if lma_core is not None and pbu_sequences:
         lma_pbu = lma_pba = None
         lma_pbu_seq = None
-        for frame, msg in _mh_messages(lma_core):
+        for frame, msg in _mh_messages(lma_core, run.esp_keys):
             if frame.ts < (pbu_at or -math.inf):
                 continue
             if (

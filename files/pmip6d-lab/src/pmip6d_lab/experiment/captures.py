@@ -46,11 +46,19 @@ class Capture:
 
 
 def capture_points(lab: Lab, st: Station) -> list[Capture]:
-    """Every MAG's access and core interface, the LMA's core, the MN's and the CN's interface."""
+    """Every MAG's access and core interface (and the link its APs' syslog arrives on, when
+    that is another), the LMA's core, the MN's and the CN's interface."""
     caps = [
         Capture(name, iface, role, mag.host, layout.capture_name(name, iface))
         for name, mag in lab.mags.items()
-        for iface, role in ((mag.access_interface, "access"), (mag.core_interface, "core"))
+        for iface, role in (
+            (mag.access_interface, "access"),
+            (mag.core_interface, "core"),
+            (
+                mag.syslog_interface if mag.syslog_interface != mag.access_interface else None,
+                "syslog",
+            ),
+        )
         if iface
     ]
     lma = lab.lma

@@ -118,6 +118,7 @@ def run_handover(
     flows = traffic_plan(kind, s, address)
     meta["captures"] = [c.row() for c in caps]
     layout.write_meta(rdir, meta)
+    layout.write_esp_sas(rdir, lab.esp_sas())
     files: list[Any] = []
     try:
         for flow in flows:

@@ -79,6 +79,11 @@ class AgentNode:
     """MAG: the access interface its AP is cabled to."""
     access_address: str | None = None
     """MAG: its address on the access link (where the APs' syslog arrives)."""
+    syslog_interface: str | None = None
+    """MAG: where its APs' syslog arrives when that is not the access interface (a
+    management link MNs cannot send on, as in the podman lab); captured as ``syslog``."""
+    config_file: Path | None = None
+    """The agent's configuration file as this machine sees it (for its ESP SAs)."""
 
 
 @dataclass
@@ -229,6 +234,7 @@ class Lab:
                 "core_interface": node.core_interface,
                 "access_interface": node.access_interface,
                 "access_address": node.access_address,
+                "syslog_interface": node.syslog_interface or node.access_interface,
                 "access_mac": acc.get("mac"),
                 "access_link_local": acc.get("link_local"),
                 "ap": self.ap_of(name),
@@ -259,6 +265,39 @@ class Lab:
             "aps": aps,
             "syslog_port": self.syslog_port,
         }
+
+    def esp_sas(self) -> list[dict[str, Any]]:
+        """The ESP SAs of the signaling (RFC 5213 §4), read from the agents' files, so that
+        the analysis can open the PBUs and PBAs in the captures: per direction source,
+        destination, SPI, algorithm and key. Empty when the agents signal in clear.
+
+        They go into the run directory (``esp-sas.json``, mode 0600) beside the captures
+        they open, never into meta.json or the report."""
+        import yaml
+
+        nodes = {self.lma.name: self.lma, **self.mags}
+        out = []
+        for node in nodes.values():
+            if node.config_file is None:
+                continue
+            doc = yaml.safe_load(Path(node.config_file).read_text()) or {}
+            security = doc.get("signaling_security") or {}
+            if security.get("mode", "esp") != "esp":
+                continue
+            for sa in security.get("security_associations") or []:
+                peer = nodes.get(sa.get("peer"))
+                if peer is None:
+                    continue
+                out.append(
+                    {
+                        "source": node.address,
+                        "destination": peer.address,
+                        "spi": int(sa["outbound"]["spi"]),
+                        "algorithm": sa.get("algorithm", "aes256-gcm16"),
+                        "key": sa["outbound"]["key"],
+                    }
+                )
+        return out
 
     def access_state(self) -> dict[str, dict[str, Any]]:
         """Per MAG what its agent reports of its access link(s) and data plane."""
@@ -334,7 +373,15 @@ def namespace_lab(dom) -> Lab:
     def host(name: str) -> Host:
         return Host(name, dom.lab.ns(name).name)
 
-    lma = AgentNode("lma", "lma", host("lma"), LMA, "core0", dom.agents["lma"].socket)
+    lma = AgentNode(
+        "lma",
+        "lma",
+        host("lma"),
+        LMA,
+        "core0",
+        dom.agents["lma"].socket,
+        config_file=dom.agents["lma"].config,
+    )
     mags = {}
     for mag, address in MAGS.items():
         ap = next(a for a, i in APS.items() if i["mag"] == mag)
@@ -347,6 +394,7 @@ def namespace_lab(dom) -> Lab:
             dom.agents[mag].socket,
             access_interface="acc0",
             access_address=f"{APS[ap]['mgmt']}1",
+            config_file=dom.agents[mag].config,
         )
     aps = {
         ap: ApNode(

@@ -121,6 +121,26 @@ def read_meta(path: Path) -> dict[str, Any]:
     return json.loads((Path(path) / META).read_text())
 
 
+ESP_SAS = "esp-sas.json"
+"""The run's ESP SAs (keys included), beside the captures they open; never in meta.json."""
+
+
+def write_esp_sas(path: Path, sas: list[dict[str, Any]]) -> None:
+    """Only the owner may read it (the lab's signaling keys), and only when there are SAs."""
+    if not sas:
+        return
+    target = Path(path) / ESP_SAS
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(sas, f, indent=1)
+        f.write("\n")
+
+
+def read_esp_sas(path: Path) -> list[dict[str, Any]]:
+    target = Path(path) / ESP_SAS
+    return json.loads(target.read_text()) if target.exists() else []
+
+
 @dataclass(frozen=True, slots=True)
 class RunRef:
     scenario: int

@@ -43,6 +43,8 @@ from .labs import AgentNode, ApNode, CnNode, Host, Lab, Station
 PODMAN_CONNECTION = "containers.podman.podman"
 CONTROL_SOCKETS = {"lma": "/run/pmip6d/lma.sock", "mag": "/run/pmip6d/mag.sock"}
 """Where the collection's roles put the agents' control sockets (DEVELOPERS.md)."""
+CONFIG_FILES = {"lma": "/etc/pmip6d/lma.yml", "mag": "/etc/pmip6d/mag.yml"}
+"""Where the roles put the agents' configuration files (their ESP SAs)."""
 MN_INTERFACE = "wlan0"
 IFNAMSIZ = 15
 
@@ -184,6 +186,7 @@ def lab_facts(
             "address": str(_var(inv, lma, "pmipv6_address")),
             "core_interface": str(_var(inv, lma, "pmipv6_core_interface")),
             "control_socket": CONTROL_SOCKETS["lma"],
+            "config_file": CONFIG_FILES["lma"],
         },
         "mags": {},
         "aps": {},
@@ -199,6 +202,7 @@ def lab_facts(
             "access_interface": str(interfaces[0]),
             "access_address": _var(inv, mag, "pmipv6_syslog_address", required=False),
             "control_socket": CONTROL_SOCKETS["mag"],
+            "config_file": CONFIG_FILES["mag"],
         }
     for ap in aps:
         mag = str(_var(inv, ap, "pmipv6_mag"))
@@ -210,6 +214,11 @@ def lab_facts(
             "address": str(_var(inv, ap, "pmipv6_ap_address")),
             "bssid": str(_var(inv, ap, "pmipv6_ap_bssid", default="", required=False)),
         }
+        # Where this AP's syslog reaches its MAG (the inventory check's default: the
+        # MAG's first access interface); the experiment captures it there.
+        syslog_interface = _var(inv, ap, "pmipv6_ap_syslog_interface", required=False)
+        if syslog_interface and "syslog_interface" not in facts["mags"][mag]:
+            facts["mags"][mag]["syslog_interface"] = str(syslog_interface)
     cn_address = str(_var(inv, cn, "pmipv6_cn_address"))
     facts["cn"] = {
         "name": cn,
@@ -404,6 +413,11 @@ def podman_lab(facts: dict[str, Any], pids: dict[str, int] | None = None) -> Lab
     def socket(info: dict) -> Path:
         return control_socket_path(pids[info["container"]], info["control_socket"])
 
+    def config_file(info: dict) -> Path | None:
+        # Through the container's root, like the control socket (older facts: none).
+        path = info.get("config_file")
+        return control_socket_path(pids[info["container"]], path) if path else None
+
     lma_info = facts["lma"]
     lma = AgentNode(
         lma_info["name"],
@@ -412,6 +426,7 @@ def podman_lab(facts: dict[str, Any], pids: dict[str, int] | None = None) -> Lab
         lma_info["address"],
         lma_info["core_interface"],
         socket(lma_info),
+        config_file=config_file(lma_info),
     )
     mags = {
         name: AgentNode(
@@ -423,6 +438,8 @@ def podman_lab(facts: dict[str, Any], pids: dict[str, int] | None = None) -> Lab
             socket(info),
             access_interface=info["access_interface"],
             access_address=info.get("access_address"),
+            syslog_interface=info.get("syslog_interface"),
+            config_file=config_file(info),
         )
         for name, info in facts["mags"].items()
     }

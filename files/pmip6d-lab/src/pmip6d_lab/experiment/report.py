@@ -473,9 +473,12 @@ All times are capture timestamps (µs) of the kernel; *the move* is the instant 
 radio link was moved to the new AP (`meta.json` → `handover.moved_at`).
 
 * **Table II phases** — at the new MAG: *L2* = the AP's syslog datagram reporting the MN's
-  (re)association (Cisco `xxxx.xxxx.xxxx` MAC, read by the MAG's own parser) arriving on the
-  MAG's access interface; *PBU* = the first Proxy Binding Update for the MN (MN link-layer
-  identifier / MN-Identifier option) leaving its core interface; *PBA* = the first accepting
+  (re)association (Cisco `xxxx.xxxx.xxxx` MAC, read by the MAG's own parser) arriving at the
+  MAG, on the link the APs' syslog comes over (the podman lab: a management link of its own;
+  the namespace lab: the access interface); *PBU* = the first Proxy Binding Update for the MN
+  (MN link-layer identifier / MN-Identifier option) leaving its core interface, inside the
+  signaling's ESP where it is on (opened with the run's SAs, `esp-sas.json` beside the
+  captures, mode 0600, never in the report); *PBA* = the first accepting
   PBA with that PBU's sequence number arriving there; *RA* = the first Router Advertisement
   to the MN's MAC leaving the access interface. Total = RA − L2.
 * **UDP handover latency** — a constant-rate iperf3 stream CN → MN; the largest gap between
