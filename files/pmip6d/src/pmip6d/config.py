@@ -231,7 +231,10 @@ class SignalingSecurity(_SecretSchema):
     mode: Literal["none", "esp"] = "esp"
     implementation: Literal["auto", "kernel", "agent"] = "auto"
     """auto: the kernel's xfrm if it has ESP and rfc4106, else the agent's own ESP."""
-    replay_window: Annotated[int, Field(ge=1, le=4096)] = 64
+    replay_window: Annotated[int, Field(ge=0, le=4096)] = 0
+    """ESP anti-replay window, packets; 0: none. The keys are static (no IKE): a peer that
+    restarts sends sequence numbers from 1 again, which a window refuses until this
+    agent restarts too. PBUs are protected from replay by RFC 5213's timestamps (§5.5)."""
     security_associations: list[PeerSecurityAssociations] = []
 
     @model_validator(mode="after")

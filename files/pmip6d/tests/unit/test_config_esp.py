@@ -56,7 +56,7 @@ def test_both_sides_load(tmp_path):
     write(tmp_path, "policy.yml", POLICY)
     config, _machine, _policy = load_lma(write(tmp_path, "lma.yml", lma_config()))
     security = config.signaling_security
-    assert (security.mode, security.implementation, security.replay_window) == ("esp", "auto", 64)
+    assert (security.mode, security.implementation, security.replay_window) == ("esp", "auto", 0)
     assert security.security_associations[0].outbound.key_bytes == bytes.fromhex(KEY256)
     config, _machine, _policy = load_mag(write(tmp_path, "mag.yml", mag_config()))
     assert config.signaling_security.security_associations[1].peer == "other"
@@ -85,7 +85,7 @@ def test_mode_none_needs_no_associations(tmp_path):
             "signaling_security.implementation",
             "'auto', 'kernel' or 'agent'",
         ),
-        (lambda s: s.update(replay_window=0), "signaling_security.replay_window", "greater"),
+        (lambda s: s.update(replay_window=-1), "signaling_security.replay_window", "greater"),
         (
             lambda s: s["security_associations"][0]["outbound"].update(spi=255),
             "signaling_security.security_associations[0].outbound.spi",

@@ -26,7 +26,7 @@ MH = 135
 
 def pair(algorithm: str = "aes256-gcm16", window: int = 64) -> tuple[OutboundSa, InboundSa]:
     sa = SecurityAssociation(4097, KEYS[algorithm], algorithm)
-    return OutboundSa(sa), InboundSa(sa, window)
+    return OutboundSa(sa, iv_mask=bytes(8)), InboundSa(sa, window)
 
 
 @pytest.mark.parametrize("algorithm", sorted(KEYS))
@@ -196,3 +196,35 @@ def test_the_socket_checksum_is_the_codec_checksum(src: bytes, dst: bytes, mh: b
 
     text = (socket.inet_ntop(socket.AF_INET6, src), socket.inet_ntop(socket.AF_INET6, dst))
     assert mh_checksum(src, dst, mh) == checksum(*text, mh)
+
+
+def test_a_restart_never_repeats_an_iv_under_the_same_key() -> None:
+    # Static keys: an agent that restarts counts from 1 again. Its IVs (the counter
+    # XOR a mask drawn at set-up) must differ from the last run's, or GCM's nonce
+    # would repeat under one key (RFC 4106 §2).
+    sa = SecurityAssociation(4097, KEYS["aes256-gcm16"], "aes256-gcm16")
+    runs = [OutboundSa(sa) for _unused in range(3)]
+    ivs = [{run.seal(MH, b"x")[8:16] for _unused in range(100)} for run in runs]
+    assert all(len(run_ivs) == 100 for run_ivs in ivs)
+    assert not (ivs[0] & ivs[1]) and not (ivs[0] & ivs[2]) and not (ivs[1] & ivs[2])
+    inbound = InboundSa(sa, 0)
+    assert inbound.open(OutboundSa(sa).seal(MH, b"y")) == (MH, b"y")
+
+
+def test_without_a_window_a_restarted_peer_is_heard_and_forgeries_still_fail() -> None:
+    sa = SecurityAssociation(4097, KEYS["aes128-gcm16"], "aes128-gcm16")
+    inbound = InboundSa(sa, 0)
+    before = OutboundSa(sa)
+    for n in range(100):
+        inbound.open(before.seal(MH, bytes([n])))
+    restarted = OutboundSa(sa)  # the peer restarted: sequence numbers from 1 again
+    assert inbound.open(restarted.seal(MH, b"again")) == (MH, b"again")
+    with_window = InboundSa(sa, 64)
+    for n in range(100):
+        with_window.open(before.seal(MH, bytes([n])))
+    with pytest.raises(Replayed):  # what a window would do to the restarted peer
+        with_window.open(OutboundSa(sa).seal(MH, b"again"))
+    forged = bytearray(restarted.seal(MH, b"z"))
+    forged[-1] ^= 1
+    with pytest.raises(AuthenticationFailed):
+        inbound.open(bytes(forged))

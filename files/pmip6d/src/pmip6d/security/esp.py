@@ -9,16 +9,24 @@ The plaintext is payload | padding 1, 2, 3... | pad length | next header,
 padded so that pad length and next header end on a 4-byte boundary (RFC 4303
 §2.4). The GCM nonce is the 4-byte salt followed by the explicit IV (RFC 4106
 §4); the additional authenticated data is SPI || sequence number (§5, no ESN).
-The IV is the 64-bit packet counter, which never repeats under one key (§3.1).
+The IV is the 64-bit packet counter XOR a mask drawn at random when the SA is
+set up (as Linux's seqiv does): unique under one key within a run (§3.1), and,
+since the keys are static (no IKE) and the counter starts again at 1 when an
+agent restarts, not the previous run's IVs either — reusing a GCM nonce under
+one key would give away the authentication key (RFC 4106 §2, §10).
 
 Sequence numbers are 32 bits, without extended sequence numbers: an outbound
-SA refuses to wrap (RFC 4303 §3.3.3), and the receiver keeps a sliding
+SA refuses to wrap (RFC 4303 §3.3.3). The receiver may keep a sliding
 anti-replay window that it moves only after a packet has authenticated
-(§3.4.3), so forged packets can neither replay nor advance it.
+(§3.4.3), so forged packets can neither replay nor advance it; with static
+keys a restarted peer starts again at 1 and a window would refuse it until
+the receiver restarts too, so the agents' default is no window (0), and
+replayed PBUs are refused by RFC 5213's timestamps instead (§5.5).
 """
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass, field
 
@@ -86,10 +94,15 @@ def peek_spi(packet: bytes) -> int:
 
 
 class OutboundSa:
-    def __init__(self, sa: SecurityAssociation) -> None:
+    def __init__(self, sa: SecurityAssociation, iv_mask: bytes | None = None) -> None:
         self.sa = sa
         self.sequence = 0  # the last one sent; the first packet carries 1
         self._aead, self._salt = sa.cipher()
+        # Fresh for every set-up of the SA (see the module docstring); given only by tests.
+        mask = os.urandom(IV_SIZE) if iv_mask is None else iv_mask
+        if len(mask) != IV_SIZE:
+            raise ValueError(f"the IV mask has {IV_SIZE} bytes")
+        self._iv_mask = int.from_bytes(mask, "big")
 
     def __repr__(self) -> str:
         return f"OutboundSa(spi={self.sa.spi}, sequence={self.sequence})"
@@ -99,7 +112,7 @@ class OutboundSa:
             raise SequenceExhausted(f"outbound SA {self.sa.spi} has no sequence number left")
         self.sequence += 1
         header = _HEADER.pack(self.sa.spi, self.sequence)
-        iv = self.sequence.to_bytes(IV_SIZE, "big")
+        iv = (self.sequence ^ self._iv_mask).to_bytes(IV_SIZE, "big")
         pad = -(len(payload) + 2) % 4
         plaintext = payload + bytes(range(1, pad + 1)) + bytes((pad, next_header))
         return header + iv + self._aead.encrypt(self._salt + iv, plaintext, header)
@@ -107,8 +120,8 @@ class OutboundSa:
 
 class InboundSa:
     def __init__(self, sa: SecurityAssociation, replay_window: int = 64) -> None:
-        if replay_window < 1:
-            raise ValueError("replay window must be at least 1 packet")
+        if replay_window < 0:
+            raise ValueError("replay window must be 0 (none) or more packets")
         self.sa = sa
         self.window = replay_window
         self.highest = 0  # highest authenticated sequence number
@@ -121,12 +134,15 @@ class InboundSa:
     def _fresh(self, sequence: int) -> bool:
         if sequence == 0:
             return False  # never sent: the first packet carries 1
-        if sequence > self.highest:
+        if self.window == 0 or sequence > self.highest:  # 0: no anti-replay (§3.4.3)
             return True
         offset = self.highest - sequence
         return offset < self.window and not self.bitmap >> offset & 1
 
     def _record(self, sequence: int) -> None:
+        if self.window == 0:
+            self.highest = max(self.highest, sequence)
+            return
         mask = (1 << self.window) - 1
         if sequence > self.highest:
             self.bitmap = (self.bitmap << (sequence - self.highest) | 1) & mask
