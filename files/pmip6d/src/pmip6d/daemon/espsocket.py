@@ -38,11 +38,10 @@ from ..security.esp import (
 from ..wire.constants import IPPROTO_MH
 from .mhsocket import (
     _ANCILLARY,
-    _BUFFER,
     _TIMESPEC,
-    IPV6_FREEBIND,
     SO_TIMESTAMPNS,
     MobilityHeaderSocket,
+    raw_socket,
 )
 
 IPPROTO_ESP = 50
@@ -80,21 +79,7 @@ def _packed(address: str) -> bytes:
 
 
 def _esp_socket(address: str | None) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, IPPROTO_ESP)
-    try:
-        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
-        for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, opt, _BUFFER)
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        if address:
-            sock.bind((address, 0))
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+    return raw_socket(IPPROTO_ESP, address)
 
 
 class EspSocket:

@@ -23,24 +23,35 @@ _TIMESPEC = struct.Struct("@qq")
 _ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
 
 
+def raw_socket(
+    protocol: int, address: str | None, checksum_offset: int | None = None
+) -> socket.socket:
+    """A non-blocking raw IPv6 socket for ``protocol``, bound to ``address`` if given, with
+    large buffers and kernel receive timestamps; the kernel fills in and verifies the
+    checksum at ``checksum_offset`` when one is given."""
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, protocol)
+    try:
+        if checksum_offset is not None:
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_CHECKSUM, checksum_offset)
+        # Start even if the address is not configured yet (interface still coming up).
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
+        for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, opt, _BUFFER)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        if address:
+            sock.bind((address, 0))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class MobilityHeaderSocket:
     def __init__(self, address: str | None = None) -> None:
-        sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, IPPROTO_MH)
-        try:
-            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_CHECKSUM, MH_CHECKSUM_OFFSET)
-            # Start even if the address is not configured yet (interface still coming up).
-            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
-            for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, opt, _BUFFER)
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-            if address:
-                sock.bind((address, 0))
-            sock.setblocking(False)
-        except BaseException:
-            sock.close()
-            raise
+        sock = raw_socket(IPPROTO_MH, address, MH_CHECKSUM_OFFSET)
         self.sock = sock
         self.address = address
 
