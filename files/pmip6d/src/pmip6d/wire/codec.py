@@ -10,6 +10,9 @@ Rules of this file:
   pads the message to a multiple of 8 octets.
 * Field positions come from ``struct`` layouts named after the RFC figures,
   never from scattered numeric offsets.
+* The common PBU and PBA (one HNP, the usual options in the usual order) take a
+  precompiled layout first (``fastpath.py``); it returns exactly what the
+  general path would, or steps aside.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import socket
 import struct
 
 from ..errors import PmipError
+from .alignment import ALIGNMENT, PADDING
 from .constants import (
     IPPROTO_MH,
     IPPROTO_NONE,
@@ -25,6 +29,7 @@ from .constants import (
     OptionType,
     RevocationType,
 )
+from .fastpath import decode_common, encode_common
 from .messages import (
     BindingError,
     BindingRevocationAck,
@@ -63,16 +68,6 @@ _BE_OPTIONS_AT = _MH_HEADER_LEN + _BE_FIXED.size  # 24
 _HB_OPTIONS_AT = _MH_HEADER_LEN + _HB_FIXED.size  # 12
 _BR_OPTIONS_AT = _MH_HEADER_LEN + _BR_FIXED.size  # 12
 
-# Alignment xn+y of each option's Type octet, counted from the start of the
-# Mobility Header. Options not listed have no alignment requirement.
-ALIGNMENT: dict[int, tuple[int, int]] = {
-    OptionType.HOME_NETWORK_PREFIX: (8, 4),  # RFC 5213 §8.3
-    OptionType.MN_LINK_LAYER_IDENTIFIER: (2, 0),  # RFC 5213 §8.6
-    OptionType.LINK_LOCAL_ADDRESS: (8, 6),  # RFC 5213 §8.7
-    OptionType.TIMESTAMP: (8, 2),  # RFC 5213 §8.8
-    OptionType.RESTART_COUNTER: (4, 2),  # RFC 5847 §5.2
-}
-
 # Exact option body lengths (octets after Type and Length) of fixed-size options.
 _FIXED_LENGTH: dict[int, int] = {
     OptionType.HOME_NETWORK_PREFIX: 18,
@@ -90,19 +85,12 @@ class EncodeError(ValueError, PmipError):
 # --------------------------------------------------------------------------- encode
 
 
-# Pad1 / PadN filling of 0-7 octets, precomputed: encoding is on the hot path.
-_PADDING = tuple(
-    b"" if n == 0 else b"\x00" if n == 1 else bytes((OptionType.PADN, n - 2)) + bytes(n - 2)
-    for n in range(8)
-)
-
-
 def _put_option(buf: bytearray, otype: int, body: bytes) -> None:
     """Generic path: any option type, aligned per ``ALIGNMENT``."""
     align = ALIGNMENT.get(otype)
     if align is not None:
         x, y = align
-        buf += _PADDING[(y - len(buf)) % x]
+        buf += PADDING[(y - len(buf)) % x]
     if len(body) > 255:
         raise EncodeError(f"option {otype} body of {len(body)} octets exceeds 255")
     buf.append(otype)
@@ -128,7 +116,7 @@ def _put_common_options(buf: bytearray, msg: _WithOptions) -> None:
     for address, length in msg.home_network_prefixes:
         if len(address) != 16 or not 0 <= length <= 128:
             raise EncodeError(f"bad home network prefix {address!r}/{length}")
-        buf += _PADDING[(4 - len(buf)) % 8]  # 8n+4
+        buf += PADDING[(4 - len(buf)) % 8]  # 8n+4
         buf += bytes((OptionType.HOME_NETWORK_PREFIX, 18, 0, length))
         buf += address
     if msg.handoff_indicator is not None:
@@ -139,18 +127,18 @@ def _put_common_options(buf: bytearray, msg: _WithOptions) -> None:
     if ll_id is not None:
         if not 0 < len(ll_id) < 254:
             raise EncodeError(f"mobile node link-layer identifier of {len(ll_id)} octets")
-        buf += _PADDING[len(buf) % 2]  # 2n
+        buf += PADDING[len(buf) % 2]  # 2n
         buf += bytes((OptionType.MN_LINK_LAYER_IDENTIFIER, len(ll_id) + 2, 0, 0))
         buf += ll_id
     lla = msg.link_local_address
     if lla is not None:
         if len(lla) != 16:
             raise EncodeError("link-local address must be 16 octets")
-        buf += _PADDING[(6 - len(buf)) % 8]  # 8n+6
+        buf += PADDING[(6 - len(buf)) % 8]  # 8n+6
         buf += bytes((OptionType.LINK_LOCAL_ADDRESS, 16))
         buf += lla
     if msg.timestamp is not None:
-        buf += _PADDING[(2 - len(buf)) % 8]  # 8n+2
+        buf += PADDING[(2 - len(buf)) % 8]  # 8n+2
         buf += bytes((OptionType.TIMESTAMP, 8))
         buf += _U64.pack(msg.timestamp)
     for opt in msg.other:
@@ -167,7 +155,7 @@ def _put_heartbeat(buf: bytearray, msg: Heartbeat) -> None:
 
 
 def _finish(buf: bytearray, mh_type: int) -> bytes:
-    buf += _PADDING[-len(buf) % 8]
+    buf += PADDING[-len(buf) % 8]
     header_len = len(buf) // 8 - 1
     if header_len > 255:
         raise EncodeError("message longer than a Mobility Header can be")
@@ -183,6 +171,12 @@ def encode(msg: Message) -> bytes:
     raises :class:`EncodeError`.
     """
     try:
+        kind = type(msg)
+        if kind is ProxyBindingAck or kind is ProxyBindingUpdate:
+            # The common PBU/PBA in one struct call (fastpath.py); None: general path.
+            fast = encode_common(msg)
+            if fast is not None:
+                return fast
         return _encode(msg)
     except (struct.error, ValueError, TypeError) as exc:
         if isinstance(exc, EncodeError):
@@ -215,6 +209,16 @@ def _encode(msg: Message) -> bytes:
     else:
         raise EncodeError(f"cannot encode {type(msg).__name__}")
     return _finish(buf, msg.mh_type)
+
+
+def encode_general(msg: Message) -> bytes:
+    """:func:`encode` without the common PBU/PBA fast path (differential tests, benchmarks)."""
+    try:
+        return _encode(msg)
+    except (struct.error, ValueError, TypeError) as exc:
+        if isinstance(exc, EncodeError):
+            raise
+        raise EncodeError(f"cannot encode {type(msg).__name__}: {exc}") from exc
 
 
 def checksum(src: str, dst: str, mh: bytes) -> int:
@@ -262,10 +266,22 @@ def decode(data: bytes) -> Message | Malformed:
     try:
         if not isinstance(data, bytes):
             data = bytes(data)  # slices become dict keys (MN-ID, prefixes): must be hashable
-        return _decode(data)
+        # The common PBU/PBA in one struct call (fastpath.py): what _decode would
+        # return, or None when it is not that exact layout.
+        return decode_common(data) or _decode(data)
     except _Bad as bad:
         return Malformed(bad.reason, bad.detail)
     except Exception as exc:  # the codec promises never to raise
+        return Malformed("decoder-error", f"{type(exc).__name__}: {exc}")
+
+
+def decode_general(data: bytes) -> Message | Malformed:
+    """:func:`decode` without the common PBU/PBA fast path (differential tests, benchmarks)."""
+    try:
+        return _decode(bytes(data))
+    except _Bad as bad:
+        return Malformed(bad.reason, bad.detail)
+    except Exception as exc:
         return Malformed("decoder-error", f"{type(exc).__name__}: {exc}")
 
 
