@@ -7,7 +7,10 @@ Rules of this file:
   message (or raw bytes) plus the injected clock; output is a list of
   :mod:`pmip6d.actions` for the shell to carry out.
 * The §5.3.1 admission checks are a table of data (``ADMISSION_CHECKS``), run
-  in RFC order; the first that fails decides the PBA status.
+  in RFC order; the first that fails decides the PBA status. A PBU that passes
+  them all is recognised by one inlined conjunction of the same conditions
+  (``_admissible``: ten calls fewer per PBU); the table runs only to name the
+  failure. ``tests/unit/test_lma_admission.py`` checks that the two agree.
 * Binding cache lookups follow §5.4.1 and are all dict accesses, so one PBU
   costs the same with ten bindings or a million.
 * The rest of the dispatch is data too: ``HANDOFF_LOOKUP`` maps (the MN has
@@ -48,6 +51,7 @@ from ..wire import timestamp as ts
 from ..wire.codec import decode
 from ..wire.constants import (
     BA_FLAG_P,
+    BU_FLAG_P,
     LIFETIME_UNIT,
     BindingErrorStatus,
     HandoffIndicator,
@@ -317,9 +321,10 @@ class LocalMobilityAnchor:
         src = self._mag_addresses.get(src, src)
         profile = self.policy.profile(pbu.mn_id) if pbu.mn_id is not None else None
         request = _Request(src, pbu, profile, received_at)
-        for _what, holds, status in ADMISSION_CHECKS:
-            if not holds(self, request):
-                return self._reject(request, status)
+        if not self._admissible(request):
+            for _what, holds, status in ADMISSION_CHECKS:
+                if not holds(self, request):
+                    return self._reject(request, status)
         self.heartbeat.track(src, self.clock.monotonic())
         try:
             kind, bce = self._lookup(request)
@@ -358,6 +363,24 @@ class LocalMobilityAnchor:
         return min(due, default=None)
 
     # ------------------------------------------------------------------ checks
+
+    def _admissible(self, r: _Request) -> bool:
+        """Every check of ADMISSION_CHECKS holds, written out (the common case, fast)."""
+        pbu = r.pbu
+        profile = r.profile
+        return (
+            pbu.flags & BU_FLAG_P != 0
+            and pbu.mn_id is not None
+            and r.src in self.policy.accepted_mags
+            and profile is not None
+            and profile.lma == self.address
+            and profile.enabled
+            and (profile.mags is None or r.src in profile.mags)
+            and self._timestamp_in_window(pbu, r.received_at)
+            and len(pbu.home_network_prefixes) > 0
+            and pbu.handoff_indicator is not None
+            and pbu.access_technology_type is not None
+        )
 
     def _timestamp_in_window(
         self, pbu: ProxyBindingUpdate, received_at: float | None = None
