@@ -18,7 +18,8 @@ the PBUs of three phases are encoded first, then timed in this process:
 
 The garbage collector is frozen after setup, as the agent does (``GcFreezer``).
 Figures are the best of ``--repeat`` runs of each phase on a fresh LMA, in µs
-per PBU; ``--json FILE`` saves them with the machine and the code's commit.
+per PBU; ``--json FILE`` saves them with the machine and the code's commit
+(``tables.py`` renders them for the README).
 Nothing is asserted: this is a measuring tool. Beside the figures it checks that
 every PBU was accepted, so a fast wrong path cannot look good.
 """
@@ -26,6 +27,8 @@ every PBU was accepted, so a fast wrong path cannot look good.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime
 import gc
 import json
 import os
@@ -166,14 +169,31 @@ def run(n: int, mags: int, repeat: int) -> dict[str, dict[str, float]]:
     return best
 
 
-def commit() -> str:
+def meta(args: argparse.Namespace) -> dict:
+    """Where and on what the figures were measured (the same keys as bench_lma.py's)."""
+    model = platform.machine()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
     try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).parent, capture_output=True, text=True, check=True,
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+            capture_output=True, text=True, check=True,
         ).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        head = None
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "cpu": model,
+        "cpus": os.cpu_count(),
+        "loadavg_at_start": os.getloadavg()[0],
+        "git_head": head,
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    }
 
 
 def main() -> None:
@@ -195,18 +215,7 @@ def main() -> None:
             results.append({"mns": n, "phase": phase, **{k: round(v, 3) for k, v in f.items()}})
     print("receive includes decode; total = receive + pba (best of --repeat runs)")
     if args.json:
-        doc = {
-            "benchmark": "bench_lma_core",
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "commit": commit(),
-            "python": platform.python_version(),
-            "machine": {
-                "cpus": os.cpu_count(),
-                "processor": platform.processor() or platform.machine(),
-            },
-            "kernel": platform.release(),
-            "results": results,
-        }
+        doc = {"meta": meta(args), "results": results}
         args.json.write_text(json.dumps(doc, indent=2) + "\n")
         print(f"results saved to {args.json}")
 

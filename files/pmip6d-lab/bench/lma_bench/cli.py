@@ -153,9 +153,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--dataplane",
-        choices=["ebpf", "seg6", "ip6tnl"],
-        help="give the LMA a data plane of this backend (real routes, one per binding); "
-        "default: signaling only",
+        choices=["auto", "ebpf", "seg6", "ip6tnl"],
+        help="give the LMA a data plane of this backend (real routes, one per binding; auto: "
+        "what the agent picks on this kernel, reported per size); default: signaling only",
     )
     p.add_argument(
         "--esp",

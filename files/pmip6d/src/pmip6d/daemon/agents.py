@@ -288,7 +288,8 @@ class Agent:
     # ------------------------------------------------------------------ layer 2
 
     def _attach(self, mac: bytes, interface: str | None, hi: int, at: float, reason: str) -> None:
-        self.timeline.layer2(mac, at, reason)
+        # ``at``: the trigger's arrival (the syslog datagram's, in the kernel); now: read.
+        self.timeline.layer2(mac, at, reason, read_at=time.monotonic())
         self.shell.run(self.machine.attach(mac, interface=interface, handoff_indicator=hi))
 
     def _on_l2_event(self, event: L2Event) -> None:

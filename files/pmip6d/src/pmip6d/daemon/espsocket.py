@@ -26,6 +26,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable
 
+from ..arrival import ANCILLARY, wall_arrival
 from ..config import PeerSecurityAssociations
 from ..security.esp import (
     AuthenticationFailed,
@@ -36,13 +37,7 @@ from ..security.esp import (
     SecurityAssociation,
 )
 from ..wire.constants import IPPROTO_MH
-from .mhsocket import (
-    _ANCILLARY,
-    _TIMESPEC,
-    SO_TIMESTAMPNS,
-    MobilityHeaderSocket,
-    raw_socket,
-)
+from .mhsocket import MobilityHeaderSocket, raw_socket
 
 IPPROTO_ESP = 50
 COUNTERS = (
@@ -134,7 +129,7 @@ class EspSocket:
         recvmsg = self.esp.recvmsg
         for _unused in range(limit):
             try:
-                data, ancillary, _flags, addr = recvmsg(65535, _ANCILLARY)
+                data, ancillary, _flags, addr = recvmsg(65535, ANCILLARY)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
@@ -148,13 +143,8 @@ class EspSocket:
                 continue
             if mh is None:
                 continue
-            received_at = None
-            for level, kind, value in ancillary:
-                if kind == SO_TIMESTAMPNS and level == socket.SOL_SOCKET:
-                    seconds, nanoseconds = _TIMESPEC.unpack(value)
-                    received_at = seconds + nanoseconds * 1e-9
             self.counters["esp_received"] += 1
-            out.append((source, mh, received_at))
+            out.append((source, mh, wall_arrival(ancillary)))
         return out
 
     def _open(self, source: str, data: bytes) -> bytes | None:

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import struct
 
+from ..arrival import ANCILLARY, SO_TIMESTAMPNS, wall_arrival
 from ..wire.constants import IPPROTO_MH, MH_CHECKSUM_OFFSET
 
 IPV6_CHECKSUM = 7
 IPV6_FREEBIND = 78
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _BUFFER = 8 * 1024 * 1024
-_TIMESPEC = struct.Struct("@qq")
-_ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
 
 
 def raw_socket(
@@ -65,19 +62,12 @@ class MobilityHeaderSocket:
         """
         out = []
         recvmsg = self.sock.recvmsg
-        sol_socket = socket.SOL_SOCKET
-        unpack = _TIMESPEC.unpack
         for _unused in range(limit):
             try:
-                data, ancillary, _flags, addr = recvmsg(65535, _ANCILLARY)
+                data, ancillary, _flags, addr = recvmsg(65535, ANCILLARY)
             except (BlockingIOError, InterruptedError):
                 break
-            received_at = None
-            for level, kind, value in ancillary:
-                if kind == SO_TIMESTAMPNS and level == sol_socket:
-                    seconds, nanoseconds = unpack(value)
-                    received_at = seconds + nanoseconds * 1e-9
-            out.append((addr[0].split("%", 1)[0], data, received_at))
+            out.append((addr[0].split("%", 1)[0], data, wall_arrival(ancillary)))
         return out
 
     def send(self, destination: str, data: bytes) -> None:

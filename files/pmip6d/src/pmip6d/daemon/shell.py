@@ -24,6 +24,7 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Protocol
 
 from ..actions import Action, Notice, Send
+from ..arrival import on_clock
 from ..wire.codec import encode
 from ..wire.describe import describe
 from ..wire.messages import Message
@@ -57,7 +58,9 @@ class Observer(Protocol):
     """Optional timing hooks (the MAG's handover timeline)."""
 
     def message_sent(self, message: Message, at: float) -> None: ...
-    def message_handled(self, actions: list[Action], received_at: float) -> None: ...
+    def message_handled(
+        self, actions: list[Action], received_at: float, read_at: float | None = None
+    ) -> None: ...
 
 
 class AgentShell:
@@ -104,12 +107,14 @@ class AgentShell:
         receive = self.machine.receive
         observer = self.observer
         for src, data, arrived in self.mh.recv_batch():
-            received_at = time.monotonic()
+            read_at = time.monotonic()
             try:
                 actions = receive(src, data, arrived)
                 if observer is not None:
-                    # Before the effects run: serving an MN sends its RA at once.
-                    observer.message_handled(actions, received_at)
+                    # Before the effects run: serving an MN sends its RA at once. The
+                    # message's time is its arrival in the kernel, on the same clock.
+                    at = on_clock(arrived, time.monotonic)
+                    observer.message_handled(actions, at, read_at)
                 self._execute(actions)
             except Exception:  # one bad message or bug must not stop the agent
                 self.machine.counters["internal_error"] += 1

@@ -4,6 +4,12 @@ For each layer-2 attach: when the event arrived (L2), when the PBU left (PBU),
 when the accepting PBA came in (PBA) and when the first RA to the MN left
 (RA), all on the monotonic clock. Table II's phases are L2→PBU, PBU→PBA and
 PBA→RA; their sum is the PMIPv6 part of the handover latency.
+
+L2 and PBA are the kernel's arrival times of the syslog datagram and of the
+PBA (``pmip6d.arrival``), as a packet capture sees them; the agent read them a
+little later (``l2_queued_ms``, ``pba_queued_ms``: waiting in the socket for an
+agent busy with something else). The rest of L2→PBU and PBA→RA is the agent's
+own work: parse, decide, encode, send.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ class HandoverRecord:
     pba_at: float | None = None
     ra_at: float | None = None
     mn_id: str = ""
+    l2_read_at: float | None = None
+    pba_read_at: float | None = None
 
     def row(self) -> dict:
         def ms(a: float | None, b: float | None) -> float | None:
@@ -41,6 +49,8 @@ class HandoverRecord:
             "pbu_to_pba_ms": ms(self.pbu_at, self.pba_at),
             "pba_to_ra_ms": ms(self.pba_at, self.ra_at),
             "total_ms": ms(self.l2_at, self.ra_at),
+            "l2_queued_ms": ms(self.l2_at, self.l2_read_at),
+            "pba_queued_ms": ms(self.pba_at, self.pba_read_at),
             "l2_at": self.l2_at,
         }
 
@@ -50,9 +60,9 @@ class Timeline:
         self._open: dict[bytes, HandoverRecord] = {}
         self.done: deque[HandoverRecord] = deque(maxlen=keep)
 
-    def layer2(self, mac: bytes, at: float, reason: str) -> None:
-        """An attach event for ``mac`` arrived at ``at``; a new record starts."""
-        self._open[mac] = HandoverRecord(mac, reason, at)
+    def layer2(self, mac: bytes, at: float, reason: str, read_at: float | None = None) -> None:
+        """An attach event for ``mac`` arrived at ``at`` (read at ``read_at``); a record starts."""
+        self._open[mac] = HandoverRecord(mac, reason, at, l2_read_at=read_at)
 
     def message_sent(self, message: Message, at: float) -> None:
         if not isinstance(message, ProxyBindingUpdate) or message.lifetime_units == 0:
@@ -62,12 +72,15 @@ class Timeline:
             record.pbu_at = at
             record.mn_id = (message.mn_id or b"").decode(errors="replace")
 
-    def message_handled(self, actions: list[Action], received_at: float) -> None:
+    def message_handled(
+        self, actions: list[Action], received_at: float, read_at: float | None = None
+    ) -> None:
         for action in actions:
             if isinstance(action, ServeMobileNode):
                 record = self._open.get(action.binding.mac)
                 if record is not None and record.pbu_at is not None and record.pba_at is None:
                     record.pba_at = received_at
+                    record.pba_read_at = read_at
 
     def ra_sent(self, mac: bytes, at: float) -> None:
         record = self._open.get(mac)

@@ -47,6 +47,7 @@ from pydantic import (
     field_validator,
 )
 
+from ..arrival import ANCILLARY, SO_TIMESTAMPNS, arrival
 from ..config import ConfigError, Name, field_path
 from ..rules import INTERFACE_PATTERN, mac_text
 from .cisco import parse_cisco_datagram
@@ -165,8 +166,11 @@ class SyslogListener:
 
     # ------------------------------------------------------------------ sans-IO core
 
-    def receive(self, data: bytes, source: str) -> ParseResult:
-        """One datagram from ``source`` → result (counted). Untrusted senders are not parsed."""
+    def receive(self, data: bytes, source: str, arrived: float | None = None) -> ParseResult:
+        """One datagram from ``source`` → result (counted). Untrusted senders are not parsed.
+
+        ``arrived``: when the kernel received it, on ``clock``; None: now. It is the
+        event's time, the start of the handover's L2→PBU phase."""
         try:
             src = normalize_address(source)
         except ValueError:
@@ -185,7 +189,8 @@ class SyslogListener:
             if why is not None:
                 self.counters[f"dropped.{why}"] += 1
                 return Ignored(why, src)
-        result = self.parser(data, source=src, received_at=self.clock())
+        at = self.clock() if arrived is None else arrived
+        result = self.parser(data, source=src, received_at=at)
         if isinstance(result, L2Event):
             result = replace(
                 result,
@@ -222,13 +227,13 @@ class SyslogListener:
             return
         for _unused in range(_BATCH):
             try:
-                data, addr = sock.recvfrom(65535)
+                data, ancillary, _flags, addr = sock.recvmsg(65535, ANCILLARY)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:  # e.g. ICMP errors surfacing on the socket
-                log.debug("%s: recvfrom: %s", self.name, exc)
+                log.debug("%s: recvmsg: %s", self.name, exc)
                 break
-            result = self.receive(data, addr[0])
+            result = self.receive(data, addr[0], arrival(ancillary, self.clock))
             if isinstance(result, L2Event):
                 _deliver(self, self._sink, result)
 
@@ -254,6 +259,8 @@ def _udp_socket(listen: str, port: int) -> socket.socket:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECV_BUFFER)
+        with contextlib.suppress(OSError):  # the handover timeline starts at arrival
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.bind((host, port))
         sock.setblocking(False)
     except BaseException:
