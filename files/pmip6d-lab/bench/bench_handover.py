@@ -102,6 +102,15 @@ def main(argv: list[str] | None = None) -> int:
         results[key] = {"p50": p50, "p99": p99, "mean": mean, "paper_mean": PAPER[key]}
         ratio = PAPER[key] / p50 if p50 else float("inf")
         print(f"{title:<24}{p50:>10.3f}{p99:>10.3f}{mean:>10.3f}{PAPER[key]:>11.2f}{ratio:>15.0f}×")
+    for key, title in (
+        ("l2_queued_ms", "of L2→PBU, the syslog datagram waiting for the MAG"),
+        ("pba_queued_ms", "of PBU→PBA, the PBA waiting for the MAG"),
+    ):
+        values = [r[key] for r in complete if r.get(key) is not None]
+        if values:
+            p50, p99 = percentile(values, 50), percentile(values, 99)
+            results[key] = {"p50": p50, "p99": p99, "mean": statistics.fmean(values)}
+            print(f"  {title}: p50 {p50:.3f} ms, p99 {p99:.3f} ms")
     if floor:
         print(
             f"\nbaseline, same run: ICMPv6 echo MAG1→LMA min {floor[0]:.3f} ms, "
