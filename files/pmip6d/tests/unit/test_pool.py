@@ -37,3 +37,17 @@ def test_claim_rules():
     assert not pool.claim(Prefix.parse("2001:db8:200::/64"), b"a")
     assert not pool.claim(Prefix.parse("2001:db8:100::/56"), b"a")
     assert p in pool and Prefix.parse("2001:db8:200::/64") not in pool
+
+
+def test_what_the_pool_remembers_for_returning_mns_is_bounded():
+    # serve_unlisted: a stream of made-up MN-IDs, each registering and leaving.
+    pool = PrefixPool(Prefix.parse("2001:db8::/32"), 64, sticky=100)
+    for i in range(1000):
+        pool.release(pool.allocate(b"made-up-%d" % i))
+    assert len(pool._last) == 100
+    # The most recent ones are still sticky; the oldest were forgotten.
+    assert pool.last(b"made-up-999") is not None and pool.last(b"made-up-0") is None
+    back = pool.last(b"made-up-950")
+    assert pool.allocate(b"made-up-950") == back
+    assert len(pool._last) == 100  # coming back moves it to the young end, not a new entry
+    assert pool.last(b"made-up-900") is not None

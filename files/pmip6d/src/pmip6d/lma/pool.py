@@ -4,6 +4,10 @@ Allocation and release are O(1). A mobile node that comes back gets the
 prefix it had before when nobody took it in between ("sticky"), so an MN that
 leaves the domain and returns keeps its address; fresh prefixes are taken
 from never-used space first to make that likely.
+
+What is remembered for that is bounded: the ``sticky`` MNs given a prefix most
+recently. Without the bound, an LMA with ``serve_unlisted`` would keep every
+MN-ID it ever served, so a stream of made-up MN-IDs would grow it without end.
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ from ..wire.prefix import Prefix
 
 
 class PrefixPool:
-    def __init__(self, base: Prefix, length: int) -> None:
+    STICKY = 1 << 20
+    """Default bound of the remembered MNs (≈ 100 bytes each)."""
+
+    def __init__(self, base: Prefix, length: int, sticky: int = STICKY) -> None:
         if length < base.length:
             raise ValueError(f"prefix length {length} is shorter than the pool {base}")
         self.base = base
@@ -24,6 +31,8 @@ class PrefixPool:
         self._free: list[int] = []
         self._owner: dict[int, bytes] = {}
         self._last: dict[bytes, int] = {}
+        """MN-ID → the index it last had; oldest first (dict order), at most ``sticky``."""
+        self._sticky = sticky
 
     def _prefix(self, index: int) -> Prefix:
         return Prefix((self._base_int | (index << self._shift)).to_bytes(16, "big"), self.length)
@@ -52,7 +61,7 @@ class PrefixPool:
             if index is None:
                 return None
         self._owner[index] = mn_id
-        self._last[mn_id] = index
+        self._remember(mn_id, index)
         return self._prefix(index)
 
     def claim(self, prefix: Prefix, mn_id: bytes) -> bool:
@@ -64,7 +73,7 @@ class PrefixPool:
         if owner is not None:
             return owner == mn_id
         self._owner[index] = mn_id
-        self._last[mn_id] = index
+        self._remember(mn_id, index)
         return True
 
     def owner(self, prefix: Prefix) -> bytes | None:
@@ -80,6 +89,14 @@ class PrefixPool:
         index = self._index(prefix)
         if index is not None and self._owner.pop(index, None) is not None:
             self._free.append(index)
+
+    def _remember(self, mn_id: bytes, index: int) -> None:
+        last = self._last
+        if last.pop(mn_id, None) is None and len(last) >= self._sticky:
+            # Forget the MN that was given a prefix longest ago (dict order): it
+            # will get a fresh prefix if it ever comes back.
+            del last[next(iter(last))]
+        last[mn_id] = index
 
     def _take_free(self) -> int | None:
         # Fresh space first; claim() may have taken indexes in it already (a
