@@ -19,15 +19,19 @@ from typing import Any
 from pmip6d.wire import (
     ZERO_PREFIX,
     AccessTechnologyType,
+    BindingRevocationAck,
+    BindingRevocationIndication,
     HandoffIndicator,
     MHType,
     OptionType,
     ProxyBindingAck,
     ProxyBindingUpdate,
+    RevocationStatus,
     decode,
     encode,
     status_name,
 )
+from pmip6d.wire.constants import BR_FLAG_P
 
 from .esp import GeneratorEsp, esp_socket
 from .protocol import (
@@ -45,6 +49,8 @@ from .protocol import (
     option_offsets,
     raw6_drops,
 )
+
+_REVOCATION = bytes((MHType.BINDING_REVOCATION,))
 
 
 class Generator:
@@ -157,6 +163,27 @@ class Generator:
             hnp.length if hnp else 0,
         )
 
+    def _answer_revocation(self, data: bytes, previous_shift: int, dest: tuple) -> int:
+        """A BRA for a BRI, from the MN's previous MAG's address; 1 if it cannot be answered."""
+        bri = decode(data)
+        if not isinstance(bri, BindingRevocationIndication) or bri.mn_id is None:
+            return 1
+        i = self.index.get(bri.mn_id)
+        if i is None:
+            return 1
+        mag = (i + previous_shift) % self.mags
+        bra = encode(
+            BindingRevocationAck(RevocationStatus.SUCCESS, bri.sequence, bri.flags & BR_FLAG_P,
+                                 bri.mn_id)
+        )  # fmt: skip
+        if self.esp:
+            bra = self.esp.seal(mag, bra)
+        try:
+            self.sock.sendmsg((bra,), self.ancillary[mag], 0, dest)
+        except OSError:
+            return 1
+        return 0
+
     def run_phase(
         self,
         target: str,
@@ -171,6 +198,7 @@ class Generator:
         stray = self._drain()
         bufs = self._prepare(spec, n)
         ancillary = self.ancillary
+        previous_shift = self.shift
         if spec.mag_move == 0:
             self.shift = 0
         elif spec.mag_move is not None:
@@ -213,6 +241,7 @@ class Generator:
         batches: collections.deque[tuple[float, int, int]] = collections.deque()
         drops0 = raw6_drops("/proc/self/net/raw6", self.inode)
         accepted = lost = late = duplicate = unmatched = no_hnp = send_errors = 0
+        revocations = bra_errors = 0
         inflight = nxt = finished = 0
         t_last = 0.0
         t_start = perf()
@@ -264,6 +293,12 @@ class Generator:
                         fast = data[hnp_opt] == OptionType.HOME_NETWORK_PREFIX
                         hnp = data[hnp_opt + 4 : hnp_opt + 20] if fast else None
                         plen = data[hnp_opt + 3] if fast else 0
+                    elif data[2:3] == _REVOCATION:
+                        # RFC 5846: the LMA tells the MN's previous MAG to let it go;
+                        # that MAG acknowledges, as a real one would.
+                        bra_errors += self._answer_revocation(data, previous_shift, dest)
+                        revocations += 1
+                        continue
                     else:
                         i, seq, status, hnp, plen = self._slow_parse(data)
                     if i is None or seq != seqs[i]:
@@ -341,6 +376,8 @@ class Generator:
             "stray_before": stray,
             "accepted_without_hnp": no_hnp,
             "send_errors": send_errors,
+            "revocations_answered": revocations - bra_errors,
+            "revocations_unanswerable": bra_errors,
             "generator_socket_drops": drops1 - drops0 if min(drops0, drops1) >= 0 else None,
             "elapsed_s": round(elapsed, 4),
             "rate": round(accepted / elapsed, 1),

@@ -354,3 +354,31 @@ def test_handover_over_the_wire_stops_the_old_mag_within_one_round_trip(clock):
     assert m1.binding_rows() == [] and m2.binding_rows()[0]["state"] == "active"
     assert lma.counters["revocations_acknowledged"] == 1
     assert lma.status()["revocations_pending"] == 0
+
+
+def test_a_mag_that_never_answers_does_not_flood_the_log(clock):
+    import dataclasses
+
+    lma = make_lma(clock, bri_max_retries_number=0)
+    lma.policy = dataclasses.replace(lma.policy, serve_unlisted=True)
+
+    def moved(i: int, mag: str, seq: int, hi: int) -> list:
+        msg = pbu(clock, seq=seq, hi=hi)
+        msg.mn_id, msg.mn_link_layer_id = b"mn%d@lab.example" % i, bytes((2, 0, 0, 0, 0, i))
+        return lma.handle_pbu(mag, msg)
+
+    for i in range(50):
+        moved(i, MAG1, 1, HandoffIndicator.NEW_INTERFACE)
+    clock.advance(1)
+    for i in range(50):
+        moved(i, MAG2, 2, HandoffIndicator.SAME_INTERFACE)
+    clock.advance(1.0)  # MAG1 is gone: no BRA; no retries allowed
+    warnings = [a for a in lma.on_timer() if isinstance(a, Notice) and "no BRA" in a.text]
+    assert lma.counters["bri_gave_up"] == 50
+    assert len(warnings) == 10 and lma.counters["bri_gave_up_log_suppressed"] == 40
+    # The next line, once the budget refills, says how many went unlogged.
+    clock.advance(5)
+    moved(0, MAG1, 3, HandoffIndicator.SAME_INTERFACE)  # back to MAG1: revokes at MAG2
+    clock.advance(1.0)
+    [line] = [a.text for a in lma.on_timer() if isinstance(a, Notice) and "no BRA" in a.text]
+    assert "(40 more unanswered since the last such line)" in line

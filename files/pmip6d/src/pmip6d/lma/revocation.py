@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 from .. import defaults
 from ..actions import Action, Notice, Send, Unroute
 from ..clock import Clock
+from ..ratelimit import TokenBucket
 from ..timers import TimerQueue
 from ..wire.constants import (
     BR_FLAG_P,
@@ -43,6 +44,11 @@ from .cache import BceState, BindingCacheEntry
 
 if TYPE_CHECKING:
     from .machine import LocalMobilityAnchor
+
+
+GAVE_UP_LOG_BURST = 10
+GAVE_UP_LOG_RATE = 1.0
+"""Warnings about unanswered revocations: 10 at once, then one a second."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -94,6 +100,10 @@ class Revoker:
         self._by_sequence: dict[tuple[str, int], PendingRevocation] = {}
         self._by_mn: dict[tuple[str, bytes], PendingRevocation] = {}
         self._timers: TimerQueue[PendingRevocation] = TimerQueue()
+        # A MAG that went away with many MNs leaves every one of its revocations
+        # unanswered: one warning each would flood the journal.
+        self._gave_up_log = TokenBucket(GAVE_UP_LOG_RATE, GAVE_UP_LOG_BURST, clock.monotonic())
+        self._gave_up_quiet = 0
 
     def __len__(self) -> int:
         return len(self._by_sequence)
@@ -138,8 +148,16 @@ class Revoker:
         if pending.retries >= self.settings.bri_max_retries_number:
             self._forget(pending)
             self.counters["bri_gave_up"] += 1
+            if not self._gave_up_log.allow(self.clock.monotonic()):
+                self._gave_up_quiet += 1
+                self.counters["bri_gave_up_log_suppressed"] += 1
+                return []
             who = pending.bri.mn_id.decode(errors="replace") if pending.bri.mn_id else "?"
-            return [Notice("warning", f"no BRA from MAG {pending.mag} for revocation of {who}")]
+            quiet, self._gave_up_quiet = self._gave_up_quiet, 0
+            more = f" ({quiet} more unanswered since the last such line)" if quiet else ""
+            return [
+                Notice("warning", f"no BRA from MAG {pending.mag} for revocation of {who}{more}")
+            ]
         pending.retries += 1
         pending.timeout *= 2
         self._timers.set(pending, self.clock.monotonic() + pending.timeout)
