@@ -177,7 +177,7 @@ class Generator:
                                  bri.mn_id)
         )  # fmt: skip
         if self.esp:
-            bra = self.esp.seal(mag, bra)
+            bra = self.esp.seal(mag, bytearray(bra))
         try:
             self.sock.sendmsg((bra,), self.ancillary[mag], 0, dest)
         except OSError:

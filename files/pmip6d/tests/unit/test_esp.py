@@ -228,3 +228,20 @@ def test_without_a_window_a_restarted_peer_is_heard_and_forgeries_still_fail() -
     forged[-1] ^= 1
     with pytest.raises(AuthenticationFailed):
         inbound.open(bytes(forged))
+
+
+def test_the_socket_checksum_where_the_sum_is_a_multiple_of_0xffff() -> None:
+    # The one case the big-integer remainder must special-case (RFC 1071's 0 vs 0xFFFF).
+    import socket
+
+    from pmip6d.daemon.espsocket import mh_checksum
+    from pmip6d.wire.codec import checksum
+
+    src, dst = socket.inet_pton(socket.AF_INET6, "2001:db8::1"), bytes(16)
+    for last in range(0x10000):  # the word that makes the total a multiple
+        mh = bytes((59, 1, 6, 0, 0, 0)) + bytes(8) + last.to_bytes(2, "big")
+        pseudo = src + dst + len(mh).to_bytes(4, "big") + bytes((0, 0, 0, 135))
+        if int.from_bytes(pseudo + mh, "big") % 0xFFFF == 0:
+            break
+    text = (socket.inet_ntop(socket.AF_INET6, src), "::")
+    assert checksum(*text, mh) == 0 == mh_checksum(src, dst, mh)

