@@ -30,9 +30,9 @@ from .protocol import DEFAULT_PHASES
 from .report import print_durability, print_esp, print_notes, print_table
 
 
-def git_head() -> str | None:
-    """The commit the source tree is at (read-only; no index refresh)."""
-    here = Path(__file__).resolve().parent
+def git_head(where: Path | None = None) -> str | None:
+    """The commit the source tree (this one, or ``where``) is at (read-only; no index refresh)."""
+    here = where.resolve() if where else Path(__file__).resolve().parent
     try:
         proc = subprocess.run(
             ["git", "-C", str(here), "rev-parse", "HEAD"],
@@ -64,6 +64,8 @@ def meta(args: argparse.Namespace) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "loadavg_at_start": os.getloadavg()[0],
         "git_head": git_head(),
+        # --lma-pythonpath: the LMA under test runs from another tree, maybe another commit.
+        "lma_git_head": git_head(args.lma_pythonpath) if args.lma_pythonpath else git_head(),
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
 
