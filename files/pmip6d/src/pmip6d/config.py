@@ -321,6 +321,8 @@ class LmaConfig(_SecretSchema):
     (``<state_file>.restart-counter``), or without a state file the start time."""
     signaling_security: SignalingSecurity | None = None
     """ESP for the Mobility Header with each MAG; absent: none."""
+    socket_buffer: Annotated[int, Field(ge=65_536, le=1 << 30)] = defaults.SOCKET_BUFFER
+    """Receive and send buffer of the Mobility Header socket, bytes (defaults.SOCKET_BUFFER)."""
     log_level: LogLevel = "info"
     rate_limits: RateLimits = RateLimits()
     """Binding Errors, reject logging, syslog triggers, control socket (issue 12)."""
@@ -367,6 +369,8 @@ class MagConfig(_SecretSchema):
     """RFC 5847 MISSING_HEARTBEATS_ALLOWED."""
     signaling_security: SignalingSecurity | None = None
     """ESP for the Mobility Header with each LMA; absent: none."""
+    socket_buffer: Annotated[int, Field(ge=65_536, le=1 << 30)] = defaults.SOCKET_BUFFER
+    """Receive and send buffer of the Mobility Header socket, bytes (defaults.SOCKET_BUFFER)."""
     log_level: LogLevel = "info"
     rate_limits: RateLimits = RateLimits()
     """Binding Errors, reject logging, syslog triggers, control socket (issue 12)."""

@@ -63,3 +63,9 @@ MIN_DELAY_BRIS_MS: Final = 1_000
 """MINDelayBRIs: the wait for a BRA before the first retransmission (doubles after each)."""
 BRI_MAX_RETRIES_NUMBER: Final = 1
 """BRIMaxRetriesNumber: retransmissions of an unanswered BRI before the LMA gives up."""
+
+SOCKET_BUFFER: Final = 8 * 1024 * 1024
+"""Bytes of receive and send buffer for the Mobility Header (and ESP) socket. Set with
+SO_RCVBUFFORCE/SO_SNDBUFFORCE (CAP_NET_ADMIN, which the agents have), so the host's
+net.core.rmem_max (Debian: 208 KiB, ≈ 300 queued PBUs) does not cap it: a burst of
+PBUs (a MAG's restart, a handover storm) waits in the socket instead of being dropped."""

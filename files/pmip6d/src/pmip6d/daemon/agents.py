@@ -457,13 +457,14 @@ class Agent:
                 log.exception("could not remove the ESP states and policies")
 
     def _signaling_socket(self) -> Any:
+        buffer = self.config.socket_buffer
         if self.esp_implementation != "agent":
-            return MobilityHeaderSocket(self.machine.address)
+            return MobilityHeaderSocket(self.machine.address, buffer)
         from .espsocket import EspSocket
 
         security = self.config.signaling_security
         peers = esp_peers(security, self.role, self.config.name, self.policy, self.config_path)
-        return EspSocket(self.machine.address, peers, security.replay_window)
+        return EspSocket(self.machine.address, peers, security.replay_window, buffer)
 
     def teardown(self) -> None:
         """Remove what :meth:`prepare` installed (routes, tunnels, RA sockets, ESP)."""

@@ -27,6 +27,7 @@ from collections.abc import Iterable
 
 from ..arrival import ANCILLARY, wall_arrival
 from ..config import PeerSecurityAssociations
+from ..defaults import SOCKET_BUFFER
 from ..security.esp import (
     AuthenticationFailed,
     EspError,
@@ -73,8 +74,8 @@ def _packed(address: str) -> bytes:
     return socket.inet_pton(socket.AF_INET6, address)
 
 
-def _esp_socket(address: str | None) -> socket.socket:
-    return raw_socket(IPPROTO_ESP, address)
+def _esp_socket(address: str | None, buffer: int = SOCKET_BUFFER) -> socket.socket:
+    return raw_socket(IPPROTO_ESP, address, buffer=buffer)
 
 
 class EspSocket:
@@ -83,6 +84,7 @@ class EspSocket:
         address: str,
         peers: Iterable[tuple[str, PeerSecurityAssociations]],
         replay_window: int = 64,
+        buffer: int = SOCKET_BUFFER,
     ) -> None:
         self.address = address
         self._address = _packed(address)
@@ -100,11 +102,11 @@ class EspSocket:
             self.inbound[(peer, inbound.spi)] = InboundSa(inbound, replay_window)
             self.outbound[peer] = OutboundSa(outbound)
             self._peer_address[peer] = _packed(peer)
-        self.plain = MobilityHeaderSocket(address)
+        self.plain = MobilityHeaderSocket(address, buffer)
         self.esp: socket.socket | None = None
         self._poll: select.epoll | None = None
         try:
-            self.esp = _esp_socket(address)
+            self.esp = _esp_socket(address, buffer)
             self._poll = select.epoll()
             self._poll.register(self.esp.fileno(), select.EPOLLIN)
             self._poll.register(self.plain.fileno(), select.EPOLLIN)

@@ -13,28 +13,42 @@ import contextlib
 import socket
 
 from ..arrival import ANCILLARY, SO_TIMESTAMPNS, wall_arrival
+from ..defaults import SOCKET_BUFFER
 from ..wire.constants import IPPROTO_MH, MH_CHECKSUM_OFFSET
 
 IPV6_CHECKSUM = 7
 IPV6_FREEBIND = 78
-_BUFFER = 8 * 1024 * 1024
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
+
+
+def set_buffers(sock: socket.socket, size: int) -> None:
+    """Receive and send buffers of ``size`` bytes: forced where this process may
+    (CAP_NET_ADMIN: past net.core.rmem_max/wmem_max), else as large as the host allows."""
+    for forced, plain in ((SO_RCVBUFFORCE, socket.SO_RCVBUF), (SO_SNDBUFFORCE, socket.SO_SNDBUF)):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, forced, size)
+        except OSError:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, plain, size)
 
 
 def raw_socket(
-    protocol: int, address: str | None, checksum_offset: int | None = None
+    protocol: int,
+    address: str | None,
+    checksum_offset: int | None = None,
+    buffer: int = SOCKET_BUFFER,
 ) -> socket.socket:
     """A non-blocking raw IPv6 socket for ``protocol``, bound to ``address`` if given, with
-    large buffers and kernel receive timestamps; the kernel fills in and verifies the
-    checksum at ``checksum_offset`` when one is given."""
+    ``buffer`` bytes of buffers and kernel receive timestamps; the kernel fills in and
+    verifies the checksum at ``checksum_offset`` when one is given."""
     sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, protocol)
     try:
         if checksum_offset is not None:
             sock.setsockopt(socket.IPPROTO_IPV6, IPV6_CHECKSUM, checksum_offset)
         # Start even if the address is not configured yet (interface still coming up).
         sock.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
-        for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, opt, _BUFFER)
+        set_buffers(sock, buffer)
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         if address:
@@ -47,8 +61,8 @@ def raw_socket(
 
 
 class MobilityHeaderSocket:
-    def __init__(self, address: str | None = None) -> None:
-        sock = raw_socket(IPPROTO_MH, address, MH_CHECKSUM_OFFSET)
+    def __init__(self, address: str | None = None, buffer: int = SOCKET_BUFFER) -> None:
+        sock = raw_socket(IPPROTO_MH, address, MH_CHECKSUM_OFFSET, buffer)
         self.sock = sock
         self.address = address
 
