@@ -104,6 +104,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="phases per size, in order (default: register refresh handover)",
     )
     p.add_argument(
+        "--storm",
+        action="store_true",
+        help="last, a handover storm: the first 10%% of the MNs move to the next MAG with "
+        "every PBU outstanding at once (the LMA gets a socket_buffer to hold them)",
+    )
+    p.add_argument(
         "--ts-window-ms",
         type=int,
         default=300,

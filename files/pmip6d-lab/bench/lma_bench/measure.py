@@ -34,6 +34,7 @@ from .protocol import (
     NULL_ADDRESS,
     POOL_LENGTH,
     POOL_PREFIX,
+    STORM_FRACTION,
     VENV_BIN,
     mag_address,
     raw6_drops,
@@ -73,6 +74,10 @@ def write_configs(
         "log_level": "warning",
         **(extra or {}),
     }
+    if bench.args.storm:
+        # Every PBU of the storm may wait in the LMA's socket at once (≈ 1 KiB each with
+        # the kernel's bookkeeping): the agent's socket_buffer, forced past rmem_max.
+        config["socket_buffer"] = min(1 << 30, max(8 << 20, storm_size(size) * 2048))
     if bench.args.dataplane:
         # Real routes (ebpf here): one per binding, through one tunnel per MAG.
         config["dataplane"] = {
@@ -145,6 +150,10 @@ def wait_for_quiet(bench: Bench, pids: tuple[int, ...]) -> float:
             announced = True
 
 
+def storm_size(size: int) -> int:
+    return max(1, size // STORM_FRACTION)
+
+
 def run_phases(
     bench: Bench,
     gen: Child,
@@ -158,9 +167,16 @@ def run_phases(
 ) -> None:
     """Drive every phase against ``target``; each result row is appended to ``rows`` at once."""
     args = bench.args
-    phases = list(args.phases) + (["probe"] if args.probe else [])
+    phases = list(args.phases) + (["probe"] if args.probe else []) + (["storm"] * args.storm)
     for name in phases:
-        window, count = (1, min(args.probe, size)) if name == "probe" else (args.window, size)
+        if name == "probe":
+            window, count = 1, min(args.probe, size)
+        elif name == "storm":
+            if target == NULL_ADDRESS:
+                continue  # a stateless echo has nothing to storm: no baseline for it
+            window = count = storm_size(size)
+        else:
+            window, count = args.window, size
         label = f"{size} {kind} {name}"
         log(f"{label}: {count} PBUs, window {window}")
         if args.quiet_wait > 0:
@@ -176,7 +192,8 @@ def run_phases(
                 "target": target,
                 "window": window,
                 "count": count,
-                "timeout": args.timeout,
+                # A storm's last PBU waits for all before it: seconds, not a loss.
+                "timeout": max(args.timeout, 120.0) if name == "storm" else args.timeout,
                 "label": label,
             },
         )

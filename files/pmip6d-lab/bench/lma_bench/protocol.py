@@ -55,7 +55,12 @@ PHASES: dict[str, PhaseSpec] = {
     "handover": PhaseSpec("handover", 3, 1, use_hnp=True, record_hnp=False),
     # Unloaded latency: refreshes of the first --probe MNs, one PBU outstanding at a time.
     "probe": PhaseSpec("probe", 5, None, use_hnp=True, record_hnp=False),
+    # --storm: the first 10 % of the MNs move to the next MAG all at once (every PBU
+    # outstanding together). Last, as it moves only some MNs.
+    "storm": PhaseSpec("storm", 3, 1, use_hnp=True, record_hnp=False),
 }
+STORM_FRACTION = 10
+"""--storm moves one MN in this many."""
 DEFAULT_PHASES = ["register", "refresh", "handover"]
 
 
