@@ -121,14 +121,14 @@ def time_phase(lma: LocalMobilityAnchor, batch: list[tuple[str, bytes, float]]) 
     wire = []
     for actions in answers:
         for a in actions:
-            if type(a) is Send:
+            if isinstance(a, Send):
                 wire.append(encode(a.message))
     t3 = time.perf_counter()
     accepted = sum(
         1
         for actions in answers
         for a in actions
-        if type(a) is Send and isinstance(a.message, ProxyBindingAck) and a.message.status == 0
+        if isinstance(a, Send) and isinstance(a.message, ProxyBindingAck) and a.message.status == 0
     )
     if accepted != n:
         raise SystemExit(f"bench_lma_core: {accepted} of {n} PBUs accepted, {len(wire)} sent")
@@ -148,7 +148,7 @@ def hnps_of(lma: LocalMobilityAnchor, n: int) -> list[Prefix]:
 
 def run(n: int, mags: int, repeat: int) -> dict[str, dict[str, float]]:
     best: dict[str, dict[str, float]] = {}
-    for _ in range(repeat):
+    for _attempt in range(repeat):
         lma = make_lma(mags)
         register = pbus(n, mags, "register", None, 1)
         gc.collect()
@@ -197,7 +197,7 @@ def meta(args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     p.add_argument("--mns", type=int, nargs="+", default=[100_000])
     p.add_argument("--mags", type=int, default=64)
     p.add_argument("--repeat", type=int, default=3)

@@ -48,7 +48,7 @@ def test_a_syslog_event_is_timed_at_its_arrival_not_when_the_agent_got_to_it():
         try:
             send_udp(ASSOC, lis.address[1], "127.0.0.1", src="127.0.0.1")
             time.sleep(0.2)  # the agent is busy: the datagram waits in the socket
-            for _ in range(200):
+            for _tick in range(200):
                 if events:
                     break
                 await asyncio.sleep(0.01)

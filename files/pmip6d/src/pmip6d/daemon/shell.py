@@ -58,6 +58,7 @@ class Observer(Protocol):
     """Optional timing hooks (the MAG's handover timeline)."""
 
     def message_sent(self, message: Message, at: float) -> None: ...
+
     def message_handled(
         self, actions: list[Action], received_at: float, read_at: float | None = None
     ) -> None: ...
