@@ -163,20 +163,21 @@ def _finish(buf: bytearray, mh_type: int) -> bytes:
     return bytes(buf)
 
 
-def encode(msg: Message) -> bytes:
+def encode(msg: Message, *, fast: bool = True) -> bytes:
     """Message → Mobility Header bytes with a zero checksum.
 
     The checksum is left for the kernel (``IPV6_CHECKSUM`` at offset 4) or for
     :func:`with_checksum` when the addresses are known. A field out of range
-    raises :class:`EncodeError`.
+    raises :class:`EncodeError`. ``fast=False`` skips the common PBU/PBA layouts
+    of ``fastpath.py`` (differential tests, benchmarks): the bytes are the same.
     """
     try:
         kind = type(msg)
-        if kind is ProxyBindingAck or kind is ProxyBindingUpdate:
+        if fast and (kind is ProxyBindingAck or kind is ProxyBindingUpdate):
             # The common PBU/PBA in one struct call (fastpath.py); None: general path.
-            fast = encode_common(msg)
-            if fast is not None:
-                return fast
+            encoded = encode_common(msg)
+            if encoded is not None:
+                return encoded
         return _encode(msg)
     except (struct.error, ValueError, TypeError) as exc:
         if isinstance(exc, EncodeError):
@@ -213,12 +214,7 @@ def _encode(msg: Message) -> bytes:
 
 def encode_general(msg: Message) -> bytes:
     """:func:`encode` without the common PBU/PBA fast path (differential tests, benchmarks)."""
-    try:
-        return _encode(msg)
-    except (struct.error, ValueError, TypeError) as exc:
-        if isinstance(exc, EncodeError):
-            raise
-        raise EncodeError(f"cannot encode {type(msg).__name__}: {exc}") from exc
+    return encode(msg, fast=False)
 
 
 def checksum(src: str, dst: str, mh: bytes) -> int:
@@ -261,14 +257,17 @@ class _Bad(Exception):
         self.detail = detail
 
 
-def decode(data: bytes) -> Message | Malformed:
-    """Mobility Header bytes (as read from a raw socket) → a message or :class:`Malformed`."""
+def decode(data: bytes, *, fast: bool = True) -> Message | Malformed:
+    """Mobility Header bytes (as read from a raw socket) → a message or :class:`Malformed`.
+
+    ``fast=False`` skips the common PBU/PBA layouts of ``fastpath.py`` (differential
+    tests, benchmarks): the result is the same."""
     try:
         if not isinstance(data, bytes):
             data = bytes(data)  # slices become dict keys (MN-ID, prefixes): must be hashable
         # The common PBU/PBA in one struct call (fastpath.py): what _decode would
         # return, or None when it is not that exact layout.
-        return decode_common(data) or _decode(data)
+        return (fast and decode_common(data)) or _decode(data)
     except _Bad as bad:
         return Malformed(bad.reason, bad.detail)
     except Exception as exc:  # the codec promises never to raise
@@ -277,12 +276,7 @@ def decode(data: bytes) -> Message | Malformed:
 
 def decode_general(data: bytes) -> Message | Malformed:
     """:func:`decode` without the common PBU/PBA fast path (differential tests, benchmarks)."""
-    try:
-        return _decode(bytes(data))
-    except _Bad as bad:
-        return Malformed(bad.reason, bad.detail)
-    except Exception as exc:
-        return Malformed("decoder-error", f"{type(exc).__name__}: {exc}")
+    return decode(data, fast=False)
 
 
 def _decode(data: bytes) -> Message | Malformed:
