@@ -251,6 +251,33 @@ def render_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     )
 
 
+MAG_TIMELINE_COLUMNS = [
+    ("mn_id", "MN-ID"),
+    ("reason", "TRIGGER"),
+    ("l2_to_pbu_ms", "L2→PBU"),
+    ("pbu_to_pba_ms", "PBU→PBA"),
+    ("pba_to_ra_ms", "PBA→RA"),
+    ("total_ms", "TOTAL"),
+    ("l2_queued_ms", "L2 QUEUED"),
+    ("pbu_out_ms", "PBU OUT"),
+    ("pba_queued_ms", "PBA QUEUED"),
+    ("routes_ms", "ROUTES"),
+    ("ra_out_ms", "RA OUT"),
+]
+"""``pmipctl timeline`` at a MAG: Table II's phases per handover, ms (``--json``: every field)."""
+LMA_TIMELINE_COLUMNS = [
+    ("mn_id", "MN-ID"),
+    ("previous", "FROM"),
+    ("mag", "TO"),
+    ("queued_ms", "QUEUED"),
+    ("decide_ms", "DECIDE"),
+    ("routes_ms", "ROUTES"),
+    ("durable_ms", "DURABLE"),
+    ("send_ms", "SEND"),
+    ("total_ms", "PBU→PBA"),
+]
+"""``pmipctl timeline`` at the LMA: its share of PBU→PBA per handover, ms."""
+
 HEARTBEAT_COLUMNS = [
     ("address", "PEER"),
     ("state", "STATE"),
@@ -283,6 +310,9 @@ def _print(data: Any, args: argparse.Namespace) -> None:
         print(render_table(data, columns) if data else "(no bindings)")
     elif args.command == "revoke":
         print(render_table(data, LMA_COLUMNS) if data else "(no binding: nothing revoked)")
+    elif args.command == "timeline":
+        columns = MAG_TIMELINE_COLUMNS if data and "mac" in data[0] else LMA_TIMELINE_COLUMNS
+        print(render_table(data, columns) if data else "(no handover recorded yet)")
     elif isinstance(data, dict):
         width = max((len(k) for k in data), default=0)
         for key, value in data.items():
@@ -329,6 +359,10 @@ def _pmipctl(argv: list[str] | None) -> int:
         "revoke", help="LMA: remove MN-ID's binding and route now and tell its MAG (RFC 5846)"
     )
     r.add_argument("mn_id", metavar="MN-ID")
+    t = sub.add_parser(
+        "timeline", help="handover timing, ms: Table II's phases (MAG), PBU→PBA's parts (LMA)"
+    )
+    t.add_argument("--limit", type=int, help="only the last LIMIT handovers")
     args = parser.parse_args(argv)
 
     path = args.socket or _default_socket()
@@ -356,6 +390,8 @@ def _pmipctl(argv: list[str] | None) -> int:
         call_args = {"mac": args.mac}
     elif args.command == "revoke":
         call_args = {"mn_id": args.mn_id}
+    elif args.command == "timeline" and args.limit is not None:
+        call_args = {"limit": args.limit}
     client = ControlClient(path)
     try:
         client.connect()

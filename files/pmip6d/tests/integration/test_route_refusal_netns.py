@@ -98,7 +98,7 @@ def test_refused_route_answers_130_and_leaves_no_binding(lab):  # noqa: F811
     shell = AgentShell(lma, mh, LmaEffects(dataplane), logging.getLogger("test"))
     committed: list[tuple[int, int]] = []
 
-    def commit(send) -> None:
+    def commit(send, early: bool = False) -> None:
         # What the durable store would write: the batch's changed bindings, before the PBA.
         committed.append((len(lma.dirty), len(lma.cache)))
         lma.dirty.clear()

@@ -68,10 +68,18 @@ def test_the_timeline_reports_what_waited_in_the_sockets():
 
     line = Timeline()
     line.layer2(MAC, 10.000, "syslog", read_at=10.002)
+    line.layer2_decided(MAC, 10.0025)
     line.message_sent(ProxyBindingUpdate(1, 10, mn_id=b"mn", mn_link_layer_id=MAC), 10.003)
+    line.routed(MAC, 10.0041)  # before the PBA: not this handover's routes
     line.message_handled([ServeMobileNode(Binding())], 10.004, 10.0045)
+    decided = line._open[MAC].pba_decided_at
+    assert decided is not None and decided > 10.0045
+    line._open[MAC].pba_decided_at = 10.0046  # monotonic "now" above; pinned for the sums
+    line.routed(MAC, 10.0048)
     line.ra_sent(MAC, 10.005)
     (row,) = line.rows()
     assert row["l2_queued_ms"] == 2.0
+    assert (row["l2_decide_ms"], row["pbu_out_ms"]) == (0.5, 0.5)
     assert row["pba_queued_ms"] == 0.5
+    assert (row["pba_decide_ms"], row["routes_ms"], row["ra_out_ms"]) == (0.1, 0.2, 0.2)
     assert (row["l2_to_pbu_ms"], row["pbu_to_pba_ms"], row["total_ms"]) == (3.0, 1.0, 5.0)

@@ -79,6 +79,32 @@ def test_detach_sends_the_mac(tmp_path, capsys):
     assert agent.requests == [{"cmd": "detach", "args": {"mac": "02:00:00:00:00:01"}}]
 
 
+def test_timeline_prints_each_role_s_phases(tmp_path, capsys):
+    from pmip6d.daemon.lma_timeline import LmaHandover
+
+    lma_row = LmaHandover("mn1", "2001:db8::12", "2001:db8::11", 1.0, 1.0004, 1.0006).row()
+    path = tmp_path / "lma.sock"
+    agent = serve_once(path, {"ok": True, "data": [lma_row]})
+    assert pmipctl_main(["-s", str(path), "timeline", "--limit", "5"]) == 0
+    agent.join(5)
+    assert agent.requests == [{"cmd": "timeline", "args": {"limit": 5}}]
+    head, row = capsys.readouterr().out.splitlines()
+    assert head.split()[:5] == ["MN-ID", "FROM", "TO", "QUEUED", "DECIDE"]
+    assert row.split()[:5] == ["mn1", "2001:db8::11", "2001:db8::12", "0.4", "0.2"]
+    mag_row = {"mac": "02:00:00:00:01:01", "mn_id": "mn1", "reason": "Associated",
+               "l2_to_pbu_ms": 0.3, "total_ms": 1.5}  # fmt: skip
+    path = tmp_path / "mag.sock"
+    serve_once(path, {"ok": True, "data": [mag_row]})
+    assert pmipctl_main(["-s", str(path), "timeline"]) == 0
+    head, row = capsys.readouterr().out.splitlines()
+    assert head.split()[:4] == ["MN-ID", "TRIGGER", "L2→PBU", "PBU→PBA"]
+    assert row.split()[:4] == ["mn1", "Associated", "0.3", "-"]
+    path = tmp_path / "idle.sock"
+    serve_once(path, {"ok": True, "data": []})
+    assert pmipctl_main(["-s", str(path), "timeline"]) == 0
+    assert capsys.readouterr().out.strip() == "(no handover recorded yet)"
+
+
 def test_error_answer_exits_1(tmp_path, capsys):
     path = tmp_path / "mag.sock"
     serve_once(path, {"ok": False, "error": "unknown command 'x'"})

@@ -12,13 +12,13 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import LMA, MAC1, MAG1, MN1, make_lma, make_mag
+from conftest import LMA, MAC1, MAC2, MAG1, MN1, make_lma, make_mag
 
-from pmip6d.actions import RouteToMag, ServeMobileNode
+from pmip6d.actions import RouteToMag, Send, ServeMobileNode
 from pmip6d.clock import ManualClock
-from pmip6d.daemon.durability import Durability
+from pmip6d.daemon.durability import Durability, may_precede_sync
 from pmip6d.daemon.store import HEADER_LEN, StateStore, frame, read_records
-from pmip6d.wire import ProxyBindingUpdate, decode, encode
+from pmip6d.wire import ProxyBindingAck, ProxyBindingUpdate, decode, encode
 from pmip6d.wire.constants import BU_FLAG_A, BU_FLAG_P, HandoffIndicator
 from pmip6d.wire.prefix import ZERO_PREFIX
 
@@ -282,6 +282,7 @@ def test_with_the_syncer_a_batch_s_messages_wait_for_its_fsync_in_batch_order(tm
     events: list[str] = []
     ran: list = []
     durability.start_syncer(ran.append)  # the loop's call_soon: run later, here by hand
+    busy(durability)
     sync = durability.store.sync
     durability.store.sync = lambda: (events.append("fsync"), sync())
     lma.receive(MAG1, pbu(1))
@@ -295,6 +296,114 @@ def test_with_the_syncer_a_batch_s_messages_wait_for_its_fsync_in_batch_order(tm
     durability.close()
     fresh, _unused = lma_durability(tmp_path, clock)
     assert len(fresh.binding_rows()) == 1
+
+
+def busy(durability: Durability) -> None:
+    """Every batch from now on comes right after the previous one (no lone batch)."""
+    durability.clock = lambda: 0.0
+    durability._last_commit = 0.0
+
+
+def mag_durability_with_syncer(tmp_path, clock):
+    mag = make_mag(clock)
+    durability = Durability(mag, "mag", tmp_path / "mag.state", True, LOG)
+    durability.restore()
+    durability.store.wait()
+    ran: list = []
+    durability.start_syncer(ran.append)  # the loop's call_soon: run later, here by hand
+    busy(durability)
+    events: list[str] = []
+    sync = durability.store.sync
+    durability.store.sync = lambda: (events.append("fsync"), sync())
+    return mag, durability, ran, events
+
+
+def run_handed_back(durability, ran: list) -> None:
+    durability.store.syncer.drain()
+    while ran:
+        ran.pop(0)()
+
+
+def test_a_mag_registration_leaves_before_the_fsync_a_deregistration_after_it(tmp_path):
+    clock = ManualClock()
+    mag, durability, ran, events = mag_durability_with_syncer(tmp_path, clock)
+    sends = mag.attach(MAC1, interface="ap1")
+    assert may_precede_sync(sends)
+    durability.commit_then(lambda: events.append("PBU"), may_precede_sync(sends))
+    assert events == ["PBU"]  # sent at once, the record written
+    assert durability.store.counters["sent_before_sync"] == 1
+    run_handed_back(durability, ran)
+    assert events == ["PBU", "fsync"]  # ... and made durable right after
+    lma = make_lma(clock)
+    [_route, reply] = lma.receive(MAG1, encode(sends[0].message))
+    mag.handle_pba(LMA, decode(encode(reply.message)))
+    durability.commit_then(lambda: events.append("nothing to send"))
+    run_handed_back(durability, ran)
+    clock.advance(1)
+    sends = [a for a in mag.detach(MAC1) if isinstance(a, Send)]
+    assert sends and not may_precede_sync(sends)  # lifetime 0
+    durability.commit_then(lambda: events.append("de-registration"), may_precede_sync(sends))
+    assert events[-1] != "de-registration"
+    run_handed_back(durability, ran)
+    assert events[-2:] == ["fsync", "de-registration"]
+    durability.close()
+
+
+def test_an_early_message_never_overtakes_an_earlier_batch_still_waiting(tmp_path):
+    clock = ManualClock()
+    mag, durability, ran, events = mag_durability_with_syncer(tmp_path, clock)
+    mag.attach(MAC1, interface="ap1")
+    durability.commit_then(lambda: events.append("batch 1"), False)  # waits for its fsync
+    mag.attach(MAC2, interface="ap1")
+    durability.commit_then(lambda: events.append("batch 2"), True)  # may go early, but not first
+    durability.commit_then(lambda: events.append("batch 3"))  # nothing changed: in order too
+    assert [e for e in events if e != "fsync"] == []
+    durability.store.syncer.drain()
+    assert ran  # handed back to the loop, not run yet: still not idle
+    durability.commit_then(lambda: events.append("batch 4"), True)
+    assert "batch 4" not in events
+    run_handed_back(durability, ran)
+    assert [e for e in events if e != "fsync"] == ["batch 1", "batch 2", "batch 3", "batch 4"]
+    durability.commit_then(lambda: events.append("batch 5"))  # idle, nothing changed: at once
+    assert events[-1] == "batch 5" and not ran
+    durability.close()
+
+
+def test_a_lone_batch_is_synced_on_the_loop_a_burst_in_the_thread(tmp_path):
+    clock = ManualClock()
+    lma, durability = lma_durability(tmp_path, clock)
+    ran: list = []
+    durability.start_syncer(ran.append)
+    now = [100.0]
+    durability.clock = lambda: now[0]
+    events: list[str] = []
+    sync = durability.store.sync
+    durability.store.sync = lambda: (events.append("fsync"), sync())
+    lma.receive(MAG1, pbu(1))
+    durability.commit_then(lambda: events.append("PBA 1"))
+    assert events == ["fsync", "PBA 1"] and not ran  # at once, durable first
+    now[0] += 0.001  # the next PBU 1 ms later: a burst, the thread's group commit
+    lma.receive(MAG1, pbu(2))
+    durability.commit_then(lambda: events.append("PBA 2"))
+    assert events[-1] == "PBA 1"
+    run_handed_back(durability, ran)
+    assert events[-2:] == ["fsync", "PBA 2"]
+    now[0] += 1.0  # quiet again, but not idle while a hand-back is pending: checked above
+    lma.receive(MAG1, pbu(3))
+    durability.commit_then(lambda: events.append("PBA 3"))
+    assert events[-2:] == ["fsync", "PBA 3"]
+    assert durability.store.counters["inline_syncs"] == 2
+    durability.close()
+
+
+def test_a_registration_among_other_messages_waits():
+    pbu = ProxyBindingUpdate(sequence=1, lifetime_units=100, flags=BU_FLAG_A | BU_FLAG_P)
+    dereg = ProxyBindingUpdate(sequence=2, lifetime_units=0, flags=BU_FLAG_A | BU_FLAG_P)
+    assert may_precede_sync([Send(LMA, pbu), Send(LMA, pbu)])
+    assert may_precede_sync([])
+    assert not may_precede_sync([Send(LMA, pbu), Send(LMA, dereg)])
+    pba = ProxyBindingAck(status=0, sequence=1, lifetime_units=10)
+    assert not may_precede_sync([Send(LMA, pba), Send(LMA, pbu)])
 
 
 def test_a_long_journal_is_folded_into_a_snapshot_while_serving(tmp_path, monkeypatch):

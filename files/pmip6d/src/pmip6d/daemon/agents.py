@@ -35,8 +35,9 @@ from ..wire.constants import HandoffIndicator
 from ..wire.prefix import Prefix
 from .control import ControlServer
 from .dropped import dropped
-from .durability import Durability
+from .durability import Durability, may_precede_sync
 from .effects import LmaEffects, MagEffects
+from .lma_timeline import LmaTimeline
 from .mhsocket import MobilityHeaderSocket
 from .restart_counter import advance_restart_counter
 from .sdnotify import notify
@@ -188,7 +189,9 @@ class Agent:
     machine: Any
     sources: list = field(default_factory=list)
     ra_settings: Any = None
-    timeline: Timeline = field(default_factory=Timeline)
+    timeline: Timeline | LmaTimeline | None = None
+    """Handover timing (``pmipctl timeline``): the MAG's Table II phases, the LMA's
+    share of PBU→PBA; made for the role when not given."""
     effects: Any = None
     shell: AgentShell | None = None
     durability: Durability | None = None
@@ -196,6 +199,10 @@ class Agent:
     """With mode esp: "kernel" (xfrm) or "agent" (daemon/espsocket.py); else None."""
     kernel_esp: Any = None
     mh: Any = None
+
+    def __post_init__(self) -> None:
+        if self.timeline is None:
+            self.timeline = LmaTimeline() if self.role == "lma" else Timeline()
 
     @property
     def control_socket(self) -> Path:
@@ -225,7 +232,15 @@ class Agent:
                 self.shell.run(actions)
                 return rows
 
-            commands.update(bindings=bindings, revoke=revoke, revocations=m.revocation.rows)
+            def lma_timeline(limit: int | None = None):
+                return self.timeline.rows(limit)
+
+            commands.update(
+                bindings=bindings,
+                revoke=revoke,
+                revocations=m.revocation.rows,
+                timeline=lma_timeline,
+            )
             return commands
 
         def bindings(limit: int | None = None, mac: str | None = None):
@@ -290,7 +305,9 @@ class Agent:
     def _attach(self, mac: bytes, interface: str | None, hi: int, at: float, reason: str) -> None:
         # ``at``: the trigger's arrival (the syslog datagram's, in the kernel); now: read.
         self.timeline.layer2(mac, at, reason, read_at=time.monotonic())
-        self.shell.run(self.machine.attach(mac, interface=interface, handoff_indicator=hi))
+        actions = self.machine.attach(mac, interface=interface, handoff_indicator=hi)
+        self.timeline.layer2_decided(mac, time.monotonic())
+        self.shell.run(actions)
 
     def _on_l2_event(self, event: L2Event) -> None:
         if event.kind == "attach":
@@ -361,7 +378,9 @@ class Agent:
                     on_sent=lambda send, at: self.timeline.ra_sent(send.mac, at),
                 )
                 emitters[name] = emitter
-        self.effects = MagEffects(dataplane, emitters)
+        self.effects = MagEffects(
+            dataplane, emitters, on_routed=lambda mac: self.timeline.routed(mac, time.monotonic())
+        )
 
     def _prepare_access_links(self) -> None:
         # The agent owns the shared identity: netlink settings do not survive a
@@ -414,6 +433,8 @@ class Agent:
         if self.config.durable_state:
             self.durability.start_syncer(asyncio.get_running_loop().call_soon_threadsafe)
             self.shell.commit = self.durability.commit_then
+            if self.role == "mag":
+                self.shell.may_precede_sync = may_precede_sync
 
     def _save_state(self) -> None:
         if self.durability is not None:
@@ -498,7 +519,7 @@ class Agent:
                 mh,
                 self.effects,
                 log,
-                observer=self.timeline if self.role == "mag" else None,
+                observer=self.timeline,
             )
             self.shell.start(loop)
             freezer.start(loop)

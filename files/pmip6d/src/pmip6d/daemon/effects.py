@@ -9,6 +9,7 @@ in which case the actions are logged and nothing else happens.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ..access import RaEmitter
@@ -63,8 +64,15 @@ class LmaEffects:
 
 
 class MagEffects:
-    def __init__(self, dataplane: Any | None = None, emitters: dict[str, RaEmitter] | None = None):
+    def __init__(
+        self,
+        dataplane: Any | None = None,
+        emitters: dict[str, RaEmitter] | None = None,
+        on_routed: Callable[[bytes], None] | None = None,
+    ) -> None:
+        """``on_routed(mac)``: called once an MN's routes are in, before its RA."""
         self.dataplane = dataplane
+        self.on_routed = on_routed
         self.emitters = emitters or {}
         self._default = next(iter(self.emitters), None)
         self._where: dict[bytes, str] = {}
@@ -86,6 +94,8 @@ class MagEffects:
             # Routes before the RA: once the MN configures its address, traffic flows.
             if self.dataplane is not None:
                 self.dataplane.serve(b)
+            if self.on_routed is not None:
+                self.on_routed(b.mac)
             interface = b.interface or self._default
             previous = self._where.get(b.mac)
             if previous is not None and previous != interface:

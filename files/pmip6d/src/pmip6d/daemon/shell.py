@@ -55,13 +55,19 @@ class Effects(Protocol):
 
 
 class Observer(Protocol):
-    """Optional timing hooks (the MAG's handover timeline)."""
+    """Optional timing hooks (the agents' handover timelines)."""
 
     def message_sent(self, message: Message, at: float) -> None: ...
 
     def message_handled(
         self, actions: list[Action], received_at: float, read_at: float | None = None
     ) -> None: ...
+
+    def batch_flushed(self, at: float) -> None:
+        """The batch's data-plane changes are in the kernel."""
+
+    def sending(self, sends: list[Send], at: float) -> None:
+        """A batch's messages are about to leave (after its durable commit)."""
 
 
 class AgentShell:
@@ -82,9 +88,13 @@ class AgentShell:
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for: float | None = None
         self._outbox: list[Send] = []
-        self.commit: Callable[[Callable[[], None]], None] | None = None
+        self.commit: Callable[[Callable[[], None], bool], None] | None = None
         """Makes the batch's binding changes durable, then calls its argument (which
-        sends the batch's messages); set by the agent (or None)."""
+        sends the batch's messages); set by the agent (or None). Its second
+        argument says the messages may leave before the changes are durable."""
+        self.may_precede_sync: Callable[[list[Send]], bool] | None = None
+        """Whether a batch's messages may leave before its changes are durable
+        (the MAG's registrations: ``durability.may_precede_sync``); None: never."""
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -134,14 +144,17 @@ class AgentShell:
 
     def _complete_batch(self) -> None:
         refused = self._flush()
+        if self.observer is not None:
+            self.observer.batch_flushed(time.monotonic())
         if refused:
             self._refuse_unrouted(refused)
         outbox, self._outbox = self._outbox, []
         if self.commit is None:
             self._send_all(outbox)
         else:
+            early = self.may_precede_sync is not None and self.may_precede_sync(outbox)
             try:
-                self.commit(lambda: self._send_all(outbox))
+                self.commit(lambda: self._send_all(outbox), early)
             except Exception:  # a full disk must not stop the agent from serving
                 self.machine.counters["store_error"] += 1
                 self.log.exception("could not save the binding changes")
@@ -167,6 +180,8 @@ class AgentShell:
             self._flush()  # the withdrawn routes; a refusal here is the data plane's to retry
 
     def _send_all(self, outbox: list[Send]) -> None:
+        if self.observer is not None and outbox:
+            self.observer.sending(outbox, time.monotonic())
         for send in outbox:
             self._send(send)
 

@@ -12,7 +12,7 @@ agent's user, in the same directory)::
     PATH              the snapshot, only ever replaced whole: PATH.tmp is written,
                       fsync'd, renamed over PATH, and the directory fsync'd
     PATH.journal.N    changes appended after snapshot generation N began; one
-                      fsync per commit. A new N is opened at every start and at
+                      fdatasync per commit. A new N is opened at every start and at
                       every compaction.
 
 Every record in either file is one line::
@@ -191,6 +191,8 @@ class StateStore:
             "records": 0,
             "compactions": 0,
             "errors": 0,
+            "sent_before_sync": 0,
+            "inline_syncs": 0,
         }
 
     # ------------------------------------------------------------------ files
@@ -331,9 +333,13 @@ class StateStore:
         return True
 
     def sync(self) -> None:
-        """fsync the journal: everything written so far is durable."""
+        """fdatasync the journal: everything written so far is durable.
+
+        fdatasync, not fsync: the journal is only appended to, and fdatasync
+        flushes the data and the file size (what reading it back needs), only not
+        the timestamps, which nothing reads. Every PBA waits for it."""
         if self._fd is not None:
-            os.fsync(self._fd)
+            os.fdatasync(self._fd)
 
     @property
     def compacting(self) -> bool:
@@ -498,12 +504,28 @@ class Syncer:
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="pmip6d-fsync", daemon=True)
         self._thread.start()
+        self._pending = 0
+        """Callbacks handed to :meth:`after_sync` that have not run yet; read and
+        written on the loop only (the wrapper that lowers it runs there)."""
 
     def after_sync(self, then: Callable[[], None]) -> None:
-        """Call ``then`` on the loop once everything written so far is durable."""
+        """Call ``then`` on the loop once everything written so far is durable.
+
+        Call it from the loop."""
+        self._pending += 1
+
+        def run() -> None:
+            self._pending -= 1
+            then()
+
         with self._lock:
-            self._queued.append(then)
+            self._queued.append(run)
             self._lock.notify()
+
+    def idle(self) -> bool:
+        """True when every callback given to :meth:`after_sync` has run: something
+        done now comes after all of them, in order. Call it from the loop."""
+        return self._pending == 0
 
     def _run(self) -> None:
         while True:

@@ -7,14 +7,21 @@ PBA→RA; their sum is the PMIPv6 part of the handover latency.
 
 L2 and PBA are the kernel's arrival times of the syslog datagram and of the
 PBA (``pmip6d.arrival``), as a packet capture sees them; the agent read them a
-little later (``l2_queued_ms``, ``pba_queued_ms``: waiting in the socket for an
-agent busy with something else). The rest of L2→PBU and PBA→RA is the agent's
-own work: parse, decide, encode, send.
+little later (``l2_queued_ms``, ``pba_queued_ms``: waiting in the socket, for
+the process to be woken or for an agent busy with something else). The rest of
+L2→PBU and PBA→RA is the agent's own work, split so that what dominates shows:
+
+* L2→PBU = ``l2_queued_ms`` + ``l2_decide_ms`` (parse the line, the machine's
+  decision) + ``pbu_out_ms`` (save the entry, encode and send the PBU);
+* PBA→RA = ``pba_queued_ms`` + ``pba_decide_ms`` (decode, the machine's
+  decision) + ``routes_ms`` (the MN's routes and rules into the kernel) +
+  ``ra_out_ms`` (build and send the RA).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -35,7 +42,10 @@ class HandoverRecord:
     ra_at: float | None = None
     mn_id: str = ""
     l2_read_at: float | None = None
+    l2_decided_at: float | None = None
     pba_read_at: float | None = None
+    pba_decided_at: float | None = None
+    routed_at: float | None = None
 
     def row(self) -> dict:
         def ms(a: float | None, b: float | None) -> float | None:
@@ -50,7 +60,12 @@ class HandoverRecord:
             "pba_to_ra_ms": ms(self.pba_at, self.ra_at),
             "total_ms": ms(self.l2_at, self.ra_at),
             "l2_queued_ms": ms(self.l2_at, self.l2_read_at),
+            "l2_decide_ms": ms(self.l2_read_at, self.l2_decided_at),
+            "pbu_out_ms": ms(self.l2_decided_at, self.pbu_at),
             "pba_queued_ms": ms(self.pba_at, self.pba_read_at),
+            "pba_decide_ms": ms(self.pba_read_at, self.pba_decided_at),
+            "routes_ms": ms(self.pba_decided_at, self.routed_at),
+            "ra_out_ms": ms(self.routed_at, self.ra_at),
             "l2_at": self.l2_at,
         }
 
@@ -63,6 +78,18 @@ class Timeline:
     def layer2(self, mac: bytes, at: float, reason: str, read_at: float | None = None) -> None:
         """An attach event for ``mac`` arrived at ``at`` (read at ``read_at``); a record starts."""
         self._open[mac] = HandoverRecord(mac, reason, at, l2_read_at=read_at)
+
+    def layer2_decided(self, mac: bytes, at: float) -> None:
+        """The machine answered the attach event of ``mac`` (its PBU is about to leave)."""
+        record = self._open.get(mac)
+        if record is not None and record.l2_decided_at is None:
+            record.l2_decided_at = at
+
+    def routed(self, mac: bytes, at: float) -> None:
+        """The MN's routes are in the kernel (its RA comes next)."""
+        record = self._open.get(mac)
+        if record is not None and record.pba_at is not None and record.routed_at is None:
+            record.routed_at = at
 
     def message_sent(self, message: Message, at: float) -> None:
         if not isinstance(message, ProxyBindingUpdate) or message.lifetime_units == 0:
@@ -81,6 +108,13 @@ class Timeline:
                 if record is not None and record.pbu_at is not None and record.pba_at is None:
                     record.pba_at = received_at
                     record.pba_read_at = read_at
+                    record.pba_decided_at = time.monotonic()
+
+    def batch_flushed(self, at: float) -> None:
+        """Not used at the MAG: its routes go in at once (``routed``)."""
+
+    def sending(self, sends: list, at: float) -> None:
+        """Not used at the MAG: ``message_sent`` is when the PBU left."""
 
     def ra_sent(self, mac: bytes, at: float) -> None:
         record = self._open.get(mac)

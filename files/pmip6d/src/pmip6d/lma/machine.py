@@ -615,6 +615,7 @@ class LocalMobilityAnchor:
         self._timers.set(bce, bce.expires_at)
         self._changed(bce)
         actions: list[Action] = []
+        revocation: list[Action] = []
         if handoff:
             bce.proxy_coa = r.src
             bce.handoffs += 1
@@ -623,13 +624,15 @@ class LocalMobilityAnchor:
             if not revived:
                 # RFC 5846: the previous MAG still serves the MN; make it stop now.
                 trigger = handover_trigger(previous_att, pbu.access_technology_type)
-                actions += self.revocation.revoke(previous, bce, trigger)
+                revocation = self.revocation.revoke(previous, bce, trigger)
         elif revived:
             self.counters["revived"] += 1
             actions.append(RouteToMag(bce.mn_id, bce.prefixes, r.src))
         else:
             self.counters["refreshes"] += 1
         actions.append(self._accept(pbu, bce, units))
+        # The PBA first: the new MAG's handover waits for it, the old MAG's BRI waits for nothing.
+        actions += revocation
         return actions
 
     def _deregister(self, r: _Request, bce: BindingCacheEntry) -> list[Action]:
