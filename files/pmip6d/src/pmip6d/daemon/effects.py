@@ -83,14 +83,6 @@ class MagEffects:
     def __call__(self, action: Action) -> None:
         if isinstance(action, ServeMobileNode):
             b = action.binding
-            log.info(
-                "serve %s (%s) with %s via LMA %s on %s",
-                b.mn_id.decode(errors="replace"),
-                mac_text(b.mac),
-                _prefixes(b.prefixes),
-                b.lma,
-                b.interface or self._default,
-            )
             # Routes before the RA: once the MN configures its address, traffic flows.
             if self.dataplane is not None:
                 self.dataplane.serve(b)
@@ -106,6 +98,16 @@ class MagEffects:
             if emitter is not None:
                 self._where[b.mac] = interface
                 emitter.serve(b)
+            # Logged once the RA is out: the line (and the journal's wake-up) is not on
+            # the handover's path.
+            log.info(
+                "serve %s (%s) with %s via LMA %s on %s",
+                b.mn_id.decode(errors="replace"),
+                mac_text(b.mac),
+                _prefixes(b.prefixes),
+                b.lma,
+                interface,
+            )
         elif isinstance(action, StopServing):
             b = action.binding
             log.info(
