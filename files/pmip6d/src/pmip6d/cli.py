@@ -278,6 +278,16 @@ LMA_TIMELINE_COLUMNS = [
 ]
 """``pmipctl timeline`` at the LMA: its share of PBU→PBA per handover, ms."""
 
+REVOCATION_COLUMNS = [
+    ("mn_id", "MN-ID"),
+    ("mag", "MAG"),
+    ("sequence", "SEQUENCE"),
+    ("trigger", "TRIGGER"),
+    ("retries", "RETRIES"),
+    ("next_retry_in", "NEXT RETRY (S)"),
+]
+"""``pmipctl revocations`` at the LMA: the RFC 5846 BRIs still waiting for their BRA."""
+
 HEARTBEAT_COLUMNS = [
     ("address", "PEER"),
     ("state", "STATE"),
@@ -310,6 +320,8 @@ def _print(data: Any, args: argparse.Namespace) -> None:
         print(render_table(data, columns) if data else "(no bindings)")
     elif args.command == "revoke":
         print(render_table(data, LMA_COLUMNS) if data else "(no binding: nothing revoked)")
+    elif args.command == "revocations":
+        print(render_table(data, REVOCATION_COLUMNS) if data else "(no revocation pending)")
     elif args.command == "timeline":
         columns = MAG_TIMELINE_COLUMNS if data and "mac" in data[0] else LMA_TIMELINE_COLUMNS
         print(render_table(data, columns) if data else "(no handover recorded yet)")
@@ -359,6 +371,7 @@ def _pmipctl(argv: list[str] | None) -> int:
         "revoke", help="LMA: remove MN-ID's binding and route now and tell its MAG (RFC 5846)"
     )
     r.add_argument("mn_id", metavar="MN-ID")
+    sub.add_parser("revocations", help="LMA: the BRIs (RFC 5846) still waiting for a BRA")
     t = sub.add_parser(
         "timeline", help="handover timing, ms: Table II's phases (MAG), PBU→PBA's parts (LMA)"
     )

@@ -105,6 +105,19 @@ def test_timeline_prints_each_role_s_phases(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == "(no handover recorded yet)"
 
 
+def test_revocations_lists_the_bris_waiting_for_their_bra(tmp_path, capsys):
+    path = tmp_path / "lma.sock"
+    pending = {"mn_id": "mn1", "mag": "2001:db8::11", "sequence": 7, "trigger": "PER_PEER_POLICY",
+               "retries": 1, "next_retry_in": 0.25}  # fmt: skip
+    agent = serve_once(path, {"ok": True, "data": [pending]})
+    assert pmipctl_main(["-s", str(path), "revocations"]) == 0
+    agent.join(5)
+    assert agent.requests == [{"cmd": "revocations", "args": {}}]
+    head, row = capsys.readouterr().out.splitlines()
+    assert head.split()[:3] == ["MN-ID", "MAG", "SEQUENCE"]
+    assert row.split() == ["mn1", "2001:db8::11", "7", "PER_PEER_POLICY", "1", "0.25"]
+
+
 def test_error_answer_exits_1(tmp_path, capsys):
     path = tmp_path / "mag.sock"
     serve_once(path, {"ok": False, "error": "unknown command 'x'"})

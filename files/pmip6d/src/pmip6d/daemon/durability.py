@@ -150,23 +150,19 @@ class Durability:
         A batch that comes alone (``QUIET_S`` after the previous one) is synced
         right here, before its messages leave."""
         syncer = self.store.syncer
-        try:
-            wrote = self._write()
-        except OSError as exc:
-            wrote = True  # something may be half-written: let the fsync cover it
-            self.store.counters["errors"] += 1
-            self.log.warning("cannot save binding changes to %s: %s", self.store.path, exc)
         now = self.clock()
         quiet = now - self._last_commit >= QUIET_S
         self._last_commit = now
+        if syncer is not None and syncer.idle() and (early or not self.machine.dirty):
+            then()  # the messages first: the write is not on their path either
+            if self._write_logged():
+                self.store.counters["sent_before_sync"] += 1
+                syncer.after_sync(_nothing)
+            return
+        self._write_logged()
         if syncer is None:
             self.store.sync()
             then()
-        elif syncer.idle() and (early or not wrote):
-            then()
-            if wrote:
-                self.store.counters["sent_before_sync"] += 1
-                syncer.after_sync(_nothing)
         elif syncer.idle() and quiet:
             # A lone batch (a handover in a quiet domain): fsync here, no thread hand-off.
             # Its two wake-ups and the GIL passing between threads cost more than the
@@ -180,6 +176,15 @@ class Durability:
             then()
         else:
             syncer.after_sync(then)
+
+    def _write_logged(self) -> bool:
+        """:meth:`_write`, a failure logged and counted; whether anything may be written."""
+        try:
+            return self._write()
+        except OSError as exc:
+            self.store.counters["errors"] += 1
+            self.log.warning("cannot save binding changes to %s: %s", self.store.path, exc)
+            return True  # something may be half-written: let the fsync cover it
 
     def commit(self) -> None:
         """Save what changed (one write, one fsync), synchronously."""

@@ -95,7 +95,12 @@ def parse_dot11(mnemonic: str, text: str) -> DotResult:
 
 
 def parse_cisco(
-    message: SyslogMessage, *, source: str = "", received_at: float = 0.0
+    message: SyslogMessage,
+    *,
+    source: str = "",
+    received_at: float = 0.0,
+    ap: str | None = None,
+    interface: str | None = None,
 ) -> ParseResult:
     """A parsed syslog message from an AP → L2Event, Ignored or Unparsable."""
     tag = message.tag
@@ -110,8 +115,8 @@ def parse_cisco(
         kind="attach" if report.kind == "attach" else "detach",
         mac=report.mac,
         source=source,
-        ap=message.hostname,
-        interface=None,
+        ap=ap or message.hostname,
+        interface=interface,
         handoff_hint=report.handoff_hint,
         reason=report.reason,
         raw=message.raw,
@@ -122,14 +127,24 @@ def parse_cisco(
 
 
 def parse_cisco_datagram(
-    data: bytes | str, *, source: str = "", received_at: float = 0.0
+    data: bytes | str,
+    *,
+    source: str = "",
+    received_at: float = 0.0,
+    ap: str | None = None,
+    interface: str | None = None,
 ) -> ParseResult:
-    """One syslog datagram from a Cisco AP → result. Never raises."""
+    """One syslog datagram from a Cisco AP → result. Never raises.
+
+    ``ap``: the AP's configured name (else the syslog header's hostname);
+    ``interface``: the MAG's access interface for it."""
     try:
         message = parse_syslog(data)
         if isinstance(message, Unparsable):
             return message
-        return parse_cisco(message, source=source, received_at=received_at)
+        return parse_cisco(
+            message, source=source, received_at=received_at, ap=ap, interface=interface
+        )
     except Exception as exc:  # a parser bug must cost one message, not the listener
         return Unparsable("parser_error", f"{type(exc).__name__}: {exc}")
 

@@ -171,11 +171,16 @@ class SyslogListener:
 
         ``arrived``: when the kernel received it, on ``clock``; None: now. It is the
         event's time, the start of the handover's L2→PBU phase."""
-        try:
-            src = normalize_address(source)
-        except ValueError:
-            src = source
+        # The kernel's text of an address is already canonical: normalize (≈ 30 µs of
+        # ipaddress, a third of the line's cost) only what is not a configured AP as is.
+        src = source
         ap = self.aps.get(src)
+        if ap is None:
+            try:
+                src = normalize_address(source)
+            except ValueError:
+                src = source
+            ap = self.aps.get(src)
         if ap is None:
             self.counters["untrusted_source"] += 1
             if len(self._warned) < 64 and src not in self._warned:
@@ -190,13 +195,13 @@ class SyslogListener:
                 self.counters[f"dropped.{why}"] += 1
                 return Ignored(why, src)
         at = self.clock() if arrived is None else arrived
-        result = self.parser(data, source=src, received_at=at)
-        if isinstance(result, L2Event):
-            result = replace(
-                result,
-                ap=ap.name or result.ap,
-                interface=ap.interface or self.interface,
-            )
+        result = self.parser(
+            data,
+            source=src,
+            received_at=at,
+            ap=ap.name,
+            interface=ap.interface or self.interface,
+        )
         _count(self.counters, result)
         if isinstance(result, Unparsable):
             log.debug("%s: unparsable syslog from %s: %s", self.name, src, result)
