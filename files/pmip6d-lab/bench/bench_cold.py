@@ -100,7 +100,7 @@ def measure(steps: list[Callable[[], object]], pause: Callable[[], None] | None)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--samples", type=int, default=100, help="timed calls per pause kind")
     args = parser.parse_args(argv)
     n = args.samples

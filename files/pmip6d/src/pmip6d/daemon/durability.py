@@ -57,7 +57,7 @@ def may_precede_sync(messages: Iterable[Send]) -> bool:
     binding exists)."""
     for send in messages:
         message = send.message
-        if type(message) is not ProxyBindingUpdate or message.lifetime_units == 0:
+        if not isinstance(message, ProxyBindingUpdate) or message.lifetime_units == 0:
             return False
     return True
 

@@ -76,7 +76,7 @@ class LmaTimeline:
         self, actions: list[Action], received_at: float, read_at: float | None = None
     ) -> None:
         for action in actions:
-            if type(action) is RouteToMag and action.previous and action.prefixes:
+            if isinstance(action, RouteToMag) and action.previous and action.prefixes:
                 now = self.clock()
                 record = LmaHandover(
                     action.mn_id.decode(errors="replace"),
@@ -114,7 +114,7 @@ class LmaTimeline:
             self.done.append(record)
 
     def _record_of(self, message: Message) -> LmaHandover | None:
-        if type(message) is not ProxyBindingAck or not message.home_network_prefixes:
+        if not isinstance(message, ProxyBindingAck) or not message.home_network_prefixes:
             return None
         return self._open.get(message.home_network_prefixes[0])
 
