@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from ..actions import Action, RouteToMag, Send
 from ..wire.messages import Message, ProxyBindingAck
 from ..wire.prefix import Prefix
+from .timeline import ms
 
 OPEN_MAX = 4096
 """Handovers in flight that are tracked at once; beyond (a storm), the oldest are dropped."""
@@ -46,9 +47,6 @@ class LmaHandover:
     pba_at: float | None = None
 
     def row(self) -> dict:
-        def ms(a: float | None, b: float | None) -> float | None:
-            return None if a is None or b is None else round((b - a) * 1000, 3)
-
         return {
             "mn_id": self.mn_id,
             "mag": self.mag,

@@ -32,6 +32,11 @@ from ..wire.messages import Message, ProxyBindingUpdate
 log = logging.getLogger("pmip6d.timeline")
 
 
+def ms(a: float | None, b: float | None) -> float | None:
+    """Milliseconds from ``a`` to ``b`` (seconds), to the microsecond; None if either is."""
+    return None if a is None or b is None else round((b - a) * 1000, 3)
+
+
 @dataclass(slots=True)
 class HandoverRecord:
     mac: bytes
@@ -48,9 +53,6 @@ class HandoverRecord:
     routed_at: float | None = None
 
     def row(self) -> dict:
-        def ms(a: float | None, b: float | None) -> float | None:
-            return None if a is None or b is None else round((b - a) * 1000, 3)
-
         return {
             "mac": mac_text(self.mac),
             "mn_id": self.mn_id,
