@@ -280,6 +280,35 @@ class RateLimits(_Schema):
     control_request_bytes: Annotated[int, Field(ge=256)] = 65536
 
 
+class MetricsConfig(_Schema):
+    """The agent's Prometheus endpoint (``GET /metrics``, daemon/metrics.py); off unless set.
+
+    It answers anyone who can reach ``address``: give a management or loopback
+    address, not a wildcard, unless ``listen_any`` says that is meant."""
+
+    address: str
+    port: Annotated[int, Field(ge=1, le=65535)] = defaults.METRICS_PORT
+    listen_any: bool = False
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            address = ipaddress.ip_address(value.strip("[]"))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address") from None
+        return str(address)
+
+    @model_validator(mode="after")
+    def _not_a_wildcard(self) -> MetricsConfig:
+        if ipaddress.ip_address(self.address).is_unspecified and not self.listen_any:
+            raise ValueError(
+                f"{self.address!r} listens on every interface; give a management or loopback"
+                " address (or set listen_any: true)"
+            )
+        return self
+
+
 class LmaConfig(_SecretSchema):
     name: Name
     """This LMA's entry in the policy file."""
@@ -326,6 +355,8 @@ class LmaConfig(_SecretSchema):
     log_level: LogLevel = "info"
     rate_limits: RateLimits = RateLimits()
     """Binding Errors, reject logging, syslog triggers, control socket (issue 12)."""
+    metrics: MetricsConfig | None = None
+    """Prometheus text endpoint; absent: none."""
 
 
 class MagConfig(_SecretSchema):
@@ -374,6 +405,8 @@ class MagConfig(_SecretSchema):
     log_level: LogLevel = "info"
     rate_limits: RateLimits = RateLimits()
     """Binding Errors, reject logging, syslog triggers, control socket (issue 12)."""
+    metrics: MetricsConfig | None = None
+    """Prometheus text endpoint; absent: none."""
 
     @model_validator(mode="after")
     def _consistent(self) -> MagConfig:

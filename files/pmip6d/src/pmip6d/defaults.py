@@ -69,3 +69,7 @@ SOCKET_BUFFER: Final = 8 * 1024 * 1024
 SO_RCVBUFFORCE/SO_SNDBUFFORCE (CAP_NET_ADMIN, which the agents have), so the host's
 net.core.rmem_max (Debian: 208 KiB, ≈ 300 queued PBUs) does not cap it: a burst of
 PBUs (a MAG's restart, a handover storm) waits in the socket instead of being dropped."""
+
+METRICS_PORT = 9461
+"""The agents' Prometheus endpoint port when ``metrics`` gives none (one default for
+both roles: on a host that runs both, give one of them another)."""

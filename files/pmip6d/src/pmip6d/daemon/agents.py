@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, LmaConfig, MagConfig, load
+from ..errors import PmipError
 from ..heartbeat import HeartbeatSettings
 from ..lma import LmaSettings, LocalMobilityAnchor, PrefixPool
 from ..mag import MagSettings, MobileAccessGateway
@@ -199,6 +200,8 @@ class Agent:
     """With mode esp: "kernel" (xfrm) or "agent" (daemon/espsocket.py); else None."""
     kernel_esp: Any = None
     mh: Any = None
+    _metrics: Any = None
+    """The metrics endpoint (daemon/metrics.py) while it serves; None: off."""
 
     def __post_init__(self) -> None:
         if self.timeline is None:
@@ -298,6 +301,8 @@ class Agent:
         control = getattr(self, "_control", None)
         if control is not None:
             counters.update({f"control.{k}": v for k, v in control.counters.items()})
+        if self._metrics is not None:
+            counters.update({f"metrics.{k}": v for k, v in self._metrics.counters.items()})
         return dict(sorted(counters.items()))
 
     # ------------------------------------------------------------------ layer 2
@@ -487,6 +492,24 @@ class Agent:
         peers = esp_peers(security, self.role, self.config.name, self.policy, self.config_path)
         return EspSocket(self.machine.address, peers, security.replay_window, buffer)
 
+    async def _start_metrics(self) -> None:
+        settings = self.config.metrics
+        if settings is None:
+            return
+        from .metrics import MetricsServer
+
+        server = MetricsServer(
+            self, settings.address, settings.port, self.config.rate_limits.control_clients
+        )
+        try:
+            await server.start()
+        except OSError as exc:
+            raise PmipError(
+                f"{self.config_path}: metrics: cannot listen on [{settings.address}]:"
+                f"{settings.port}: {exc.strerror or exc}"
+            ) from None
+        self._metrics = server
+
     def teardown(self) -> None:
         """Remove what :meth:`prepare` installed (routes, tunnels, RA sockets, ESP)."""
         self._close_effects()
@@ -527,6 +550,7 @@ class Agent:
             for source in self.sources:
                 source.start(loop, sink)
             await control.start()
+            await self._start_metrics()
             self._restore_state()
             log.info(
                 "%s listening on %s, control socket %s",
@@ -547,6 +571,8 @@ class Agent:
             if self.shell is not None:
                 self.shell.stop()
             await control.close()
+            if self._metrics is not None:
+                await self._metrics.close()
             for emitter in getattr(self.effects, "emitters", {}).values():
                 with contextlib.suppress(Exception):
                     emitter.close()

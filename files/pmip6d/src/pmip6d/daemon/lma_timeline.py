@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from ..actions import Action, RouteToMag, Send
 from ..wire.messages import Message, ProxyBindingAck
 from ..wire.prefix import Prefix
-from .timeline import ms
+from .timeline import PhaseHistogram, ms
 
 OPEN_MAX = 4096
 """Handovers in flight that are tracked at once; beyond (a storm), the oldest are dropped."""
@@ -64,8 +64,12 @@ class LmaHandover:
 class LmaTimeline:
     """The shell's observer at the LMA (see :class:`~.shell.Observer`)."""
 
+    PHASES = ("queued", "decide", "routes", "durable", "send", "total")
+    """The LMA's share of PBU→PBA, as the metrics endpoint's histogram labels them."""
+
     def __init__(self, keep: int = 10_000, clock=time.monotonic) -> None:
         self.clock = clock
+        self.histogram = PhaseHistogram(self.PHASES)
         self._open: dict[Prefix, LmaHandover] = {}
         self._batch: list[LmaHandover] = []
         self.done: deque[LmaHandover] = deque(maxlen=keep)
@@ -110,6 +114,7 @@ class LmaTimeline:
         if message.status < 128:  # accepted; a refused route turns the PBA into a failure
             record.pba_at = at
             self.done.append(record)
+            self.histogram.observe(record.row())
 
     def _record_of(self, message: Message) -> LmaHandover | None:
         if not isinstance(message, ProxyBindingAck) or not message.home_network_prefixes:

@@ -37,6 +37,34 @@ def ms(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else round((b - a) * 1000, 3)
 
 
+BUCKETS_MS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0)
+"""Upper bounds of the handover-phase histogram's buckets, ms (the +Inf bucket is implied)."""
+
+
+class PhaseHistogram:
+    """Cumulative distribution of each phase of every handover since the start, for
+    the metrics endpoint: unlike the timeline's rows, nothing is forgotten."""
+
+    def __init__(self, phases: tuple[str, ...]) -> None:
+        self.phases = phases
+        self.buckets = {p: [0] * len(BUCKETS_MS) for p in phases}
+        self.count = dict.fromkeys(phases, 0)
+        self.sum_ms = dict.fromkeys(phases, 0.0)
+
+    def observe(self, row: dict) -> None:
+        """Add a finished handover's row (``<phase>_ms`` values; None: not measured)."""
+        for phase in self.phases:
+            value = row.get(f"{phase}_ms")
+            if value is None:
+                continue
+            self.count[phase] += 1
+            self.sum_ms[phase] += value
+            counts = self.buckets[phase]
+            for i, bound in enumerate(BUCKETS_MS):
+                if value <= bound:
+                    counts[i] += 1
+
+
 @dataclass(slots=True)
 class HandoverRecord:
     mac: bytes
@@ -73,9 +101,13 @@ class HandoverRecord:
 
 
 class Timeline:
+    PHASES = ("l2_to_pbu", "pbu_to_pba", "pba_to_ra", "total")
+    """Table II's phases, as the metrics endpoint's histogram labels them."""
+
     def __init__(self, keep: int = 10_000) -> None:
         self._open: dict[bytes, HandoverRecord] = {}
         self.done: deque[HandoverRecord] = deque(maxlen=keep)
+        self.histogram = PhaseHistogram(self.PHASES)
 
     def layer2(self, mac: bytes, at: float, reason: str, read_at: float | None = None) -> None:
         """An attach event for ``mac`` arrived at ``at`` (read at ``read_at``); a record starts."""
@@ -126,6 +158,7 @@ class Timeline:
         del self._open[mac]
         self.done.append(record)
         row = record.row()
+        self.histogram.observe(row)
         log.info(
             "attach of %s (%s): L2→PBU %.3f ms, PBU→PBA %.3f ms, PBA→RA %.3f ms, total %.3f ms",
             record.mn_id,
