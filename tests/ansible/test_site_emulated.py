@@ -241,3 +241,21 @@ def test_a_new_key_epoch_rekeys_and_the_mn_registers_again(lab):
     assert "ok: [mag1] => (item=mn1)" in out
     status = json.loads(pmipctl_text(LMA, "--json", "status"))
     assert status["signaling_security"]["mode"] == "esp", status
+
+
+SCRAPE = (
+    "import urllib.request as u; "
+    "print(u.urlopen('http://[::1]:9461/metrics', timeout=5).read().decode())"
+)
+
+
+def test_the_roles_turn_on_each_agent_s_metrics_endpoint(lab):
+    # inventories/emulated sets lma_metrics_address / mag_metrics_address to ::1.
+    for container, role in ((LMA, "lma"), (MAG, "mag"), ("pmipv6t-mag2", "mag")):
+        text = podman_exec(container, "python3", "-c", SCRAPE)
+        info = [line for line in text.splitlines() if line.startswith("pmip6d_info{")]
+        assert len(info) == 1 and f'role="{role}"' in info[0], text[:2000]
+        assert "pmip6d_handover_phase_seconds_bucket{" in text
+    lma_text = podman_exec(LMA, "python3", "-c", SCRAPE)
+    bindings = [line for line in lma_text.splitlines() if line.startswith("pmip6d_bindings ")]
+    assert bindings and float(bindings[0].split()[1]) >= 1, lma_text[:2000]

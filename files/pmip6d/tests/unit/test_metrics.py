@@ -90,9 +90,10 @@ def test_the_endpoint_exposes_counters_bindings_tunnels_drops_and_phase_histogra
     reason = (("reason", "trigger.cisco-syslog@fd00:a1::1:514.untrusted_source"),)
     assert samples[("pmip6d_dropped_total", reason)] == 3
     assert samples[("pmip6d_events_total", (("event", "pbu_sent"),))] == 7
-    total = lambda le: samples[  # noqa: E731
-        ("pmip6d_handover_phase_seconds_bucket", (("le", le), ("phase", "total")))
-    ]
+
+    def total(le: str) -> float:
+        return samples[("pmip6d_handover_phase_seconds_bucket", (("le", le), ("phase", "total")))]
+
     assert (total("0.0005"), total("0.001"), total("0.003"), total("0.005"), total("+Inf")) == (
         0, 1, 1, 2, 2,
     )  # fmt: skip
@@ -124,7 +125,7 @@ def test_only_get_metrics_is_answered():
 
 
 def test_a_client_that_sends_nothing_is_dropped_and_the_endpoint_goes_on(monkeypatch):
-    import pmip6d.daemon.metrics as metrics
+    from pmip6d.daemon import metrics
 
     monkeypatch.setattr(metrics, "HEAD_TIMEOUT", 0.2)
 
