@@ -95,18 +95,24 @@ class LmaTimeline:
 
     def batch_flushed(self, at: float) -> None:
         """The batch's routes are in the kernel."""
+        if not self._batch:  # a batch without a handover: most of them
+            return
         for record in self._batch:
             record.routed_at = at
         self._batch.clear()
 
     def sending(self, sends: Iterable[Send], at: float) -> None:
         """A batch's messages are about to leave (its changes are durable)."""
+        if not self._open:
+            return
         for send in sends:
             record = self._record_of(send.message)
             if record is not None and record.durable_at is None:
                 record.durable_at = at
 
     def message_sent(self, message: Message, at: float) -> None:
+        if not self._open:  # no handover waits for its PBA: refreshes, registrations
+            return
         record = self._record_of(message)
         if record is None:
             return
