@@ -27,12 +27,16 @@ from pmip6d_lab.experiment.analysis import PHASES, TCP_METRICS, UDP_METRICS
 
 def test_layout_knows_both():
     assert layout.KINDS == ("udp", "tcp", "both")
-    assert layout.flows("both") == ("udp", "tcp")
-    assert layout.flows("udp") == ("udp",)
+    assert layout.flows("both") == ("udp", "udpup", "tcp")
+    assert layout.flows("both", uplink=False) == ("udp", "tcp")
+    assert layout.flows("udp") == ("udp", "udpup")
+    assert layout.flows("udp", uplink=False) == ("udp",)
+    assert layout.flows("tcp") == ("tcp",)
     assert layout.has_udp("both") and layout.has_tcp("both")
     assert not layout.has_tcp("udp") and not layout.has_udp("tcp")
     assert layout.iperf3_file("both", "tcp", "client") == "iperf3-tcp-client.json"
     assert layout.iperf3_file("udp", "udp", "server") == layout.IPERF_SERVER
+    assert layout.iperf3_file("udp", "udpup", "client") == "iperf3-udpup-client.json"
     assert layout.run_name(3, "both") == "run-03-both"
 
 
@@ -135,7 +139,7 @@ def test_report_of_both_runs(tree):
                     row[phase], abs=5e-4
                 )
     # Each both run counts in the UDP table and in the TCP table.
-    assert "| 2 | 2 | 6.00 | 6.00 | 6.00 | 6.00 | 0 |" in text
+    assert "| 2 | CN → MN | 2 | 6.00 | 6.00 | 6.00 | 6.00 | 0 |" in text
     assert "| 1 | 2 | 0 | n/m | n/m | n/m | 2: > 2.0 s |" in text
     assert "| 2 | 2 | 2 | 211.0 | 211.0 | 211.0 | 0 |" in text
     assert "scenario 2 both 2" in text and "kind *both*" in text

@@ -356,17 +356,24 @@ def test_podman_inspect_and_control_sockets():
 
 def test_traffic_plan_both():
     s = Settings()
-    udp, tcp = traffic_plan("both", s, "2001:db8:e2:1::5")
-    assert (udp.kind, udp.port, tcp.kind, tcp.port) == ("udp", 5201, "tcp", 5202)
+    udp, up, tcp = traffic_plan("both", s, "2001:db8:e2:1::5")
+    assert (udp.kind, udp.port, up.kind, up.port) == ("udp", 5201, "udpup", 5202)
+    assert (tcp.kind, tcp.port) == ("tcp", 5203)
+    assert (udp.direction, up.direction, tcp.direction) == ("cn->mn", "mn->cn", "cn->mn")
     assert udp.server == ["iperf3", "-s", "-1", "--json", "-p", "5201"]
     assert udp.client == [
         *("iperf3", "-c", "2001:db8:e2:1::5", "-p", "5201", "--json", "-u", "-b", "1000000"),
         *("-l", "125", "-k", "2500"),
     ]
+    # The MN → CN stream: the same, reversed (the server on the MN sends).
+    assert up.client == [*udp.client[:4], "5202", *udp.client[5:], "-R"]
+    assert up.client_output == "iperf3-udpup-client.json"
     assert tcp.client == [
-        *("iperf3", "-c", "2001:db8:e2:1::5", "-p", "5202", "--json", "-t", "4"),
+        *("iperf3", "-c", "2001:db8:e2:1::5", "-p", "5203", "--json", "-t", "4"),
         *("--fq-rate", "20000000"),
     ]
+    no_up = traffic_plan("both", Settings(udp_uplink=False), "2001:db8::1")
+    assert [f.kind for f in no_up] == ["udp", "tcp"]
     assert (udp.after_s, tcp.after_s, udp.blocks, tcp.blocks) == (1.5, 3.0, 2500, None)
     assert (udp.client_output, tcp.server_output) == (
         "iperf3-udp-client.json",

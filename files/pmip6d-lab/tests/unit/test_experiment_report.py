@@ -141,7 +141,7 @@ def test_report_has_the_papers_numbers_and_the_summaries(tree):
     )
     assert "| L2 attachment – PBU | 9.2 | 4 | 3.2 |" in text
     assert "## UDP handover latency per scenario" in text
-    assert "| 2 | 3 | 6.00 | 6.00 | 6.00 | 6.00 | 0 |" in text  # six 6.0 ms handovers
+    assert "| 2 | CN → MN | 3 | 6.00 | 6.00 | 6.00 | 6.00 | 0 |" in text  # six 6.0 ms handovers
     assert "## TCP stall per scenario" in text
     assert "| 1 | 3 | 0 | n/m | n/m | n/m | 3: > 2.0 s |" in text
     assert "| 2 | 3 | 3 | 211.0 | 211.0 | 211.0 | 0 |" in text

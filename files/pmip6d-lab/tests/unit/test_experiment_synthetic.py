@@ -45,6 +45,8 @@ SHARED_MAC = "02:50:4d:49:50:36"
 PORT = 5201
 TCP_PORT_BOTH = 5202
 """Kind both: the UDP stream on PORT, the TCP transfer on the next port (as the runner does)."""
+UP_PORT = 5209
+"""The UDP stream MN → CN of a run made with ``uplink`` (the iperf3 server's port on the MN)."""
 
 DEFAULT_PHASES = {"l2": 0.5, "pbu": 1.5, "pba": 3.0, "ra": 4.2, "lma_pbu": 1.6, "lma_pba": 2.9}
 """Event times in ms after the move: expected phases 1.0, 1.5, 1.2 ms, total 3.7 ms."""
@@ -224,6 +226,41 @@ def tcp_segment(
 _tcp_segment = tcp_segment
 
 
+def up_datagram(ms, seq: int, dst_mac: str = SHARED_MAC, length: int = 125):
+    """A datagram of the stream MN → CN (iperf3 -R: from the server's port on the MN)."""
+    payload = (1_700_000_000).to_bytes(4, "big") + bytes(4) + seq.to_bytes(4, "big")
+    pkt = (
+        Ether(src=MN_MAC, dst=dst_mac)
+        / IPv6(src=MN_ADDR, dst=CN)
+        / _UDP(sport=UP_PORT, dport=40002)
+        / Raw(payload + bytes(length - len(payload)))
+    )
+    return _stamp(pkt, ms)
+
+
+UP_GAP = range(0, 9)
+"""Stream MN → CN, resumed: datagrams k = 0..8 are lost, a gap of 10 ms (latency 9 ms)."""
+UP_STUCK_LAST_ON_WIRE = 40
+"""Stream MN → CN, stuck (scenario 1): the MN puts datagrams on the wire, to the old MAG's
+MAC, until k = 40, then none (its kernel drops them); the CN gets none after the move."""
+
+
+def uplink_stream(scenario: int, how: str) -> tuple[list, list]:
+    """(MN capture, CN capture) of the stream MN → CN: one datagram every 1 ms, k = -300 …
+    299, leaving the MN at k + 0.1 ms and reaching the CN at k + 0.25 ms."""
+    old_mac, new_mac = mag_macs(scenario)
+    mn, cn = [], []
+    for k in range(-300, 300):
+        seq = k + 301
+        if how == "stuck" and k > UP_STUCK_LAST_ON_WIRE:
+            break
+        mn.append(up_datagram(round(k + 0.1, 3), seq, old_mac if k >= 0 else new_mac))
+        if (how == "resumed" and k in UP_GAP) or (how == "stuck" and k >= 0):
+            continue
+        cn.append(up_datagram(round(k + 0.25, 3), seq, old_mac if k >= 0 else new_mac))
+    return mn, cn
+
+
 def uplink(ms, dst_mac: str):
     """An ACK from the MN to its default router's MAC."""
     pkt = (
@@ -349,11 +386,13 @@ def write_run(
     omit: tuple[str, ...] = (),
     done: bool = True,
     meta_extra: dict | None = None,
+    uplink: str | None = None,
 ) -> Path:
     """Write one synthetic run under ``root`` (the run layout); returns its directory.
 
     ``phases``: event times in ms after the move (``DEFAULT_PHASES``; shift them per run to
-    get distinct Table II rows). ``omit``: capture files to leave out.
+    get distinct Table II rows). ``omit``: capture files to leave out. ``uplink``
+    (resumed | stuck, UDP runs): the run also carries the stream MN → CN on ``UP_PORT``.
     """
     ph = {**DEFAULT_PHASES, **(phases or {})}
     rdir = layout.run_dir(root, scenario, run, kind)
@@ -362,7 +401,15 @@ def write_run(
     if layout.has_tcp(kind) and tcp == "stuck":
         extra.setdefault("traffic", {})
         extra["traffic"] = {**extra["traffic"], "stopped_at": float(at(2000))}
-    layout.write_meta(rdir, make_meta(scenario, run, kind, **extra))
+    meta = make_meta(scenario, run, kind, **extra)
+    if uplink is not None:
+        traffic = meta["traffic"]
+        flows = traffic.get("flows") or {
+            "udp": {k: traffic[k] for k in ("port", "rate_bps", "length", "after_s")}
+        }
+        flows["udpup"] = {"port": UP_PORT, "rate_bps": 1_000_000, "length": 125, "after_s": 0.3}
+        traffic.update(flows=flows, started_at=float(at(-300)))
+    layout.write_meta(rdir, meta)
     seq = 7
     access = [
         syslog(-5000, MN_MAC, "Associated"),  # an old report of our MN: before the window
@@ -385,6 +432,9 @@ def write_run(
     if pba_status != 0:
         access = [p for p in access if p.time <= at(ph["pba"]) or ICMPv6ND_RA not in p]
     mn, cn = _traffic(scenario, kind, tcp)
+    if uplink is not None:
+        up_mn, up_cn = uplink_stream(scenario, uplink)
+        mn, cn = mn + up_mn, cn + up_cn
     files = {
         "mag1-acc0.pcap": [ra(-200, MN_MAC, scenario)],
         "mag2-acc0.pcap": access,
@@ -396,8 +446,12 @@ def write_run(
     for name, packets in files.items():
         if name not in omit:
             wrpcap(str(rdir / name), sorted(packets, key=lambda p: p.time))
-    for flow in layout.flows(kind):
-        if flow == "udp":
+    for flow in layout.flows(kind, uplink=uplink is not None):
+        if flow == "udpup":
+            lost = len(UP_GAP) if uplink == "resumed" else None
+            server = {"end": {"sum": {"sender": True}}}
+            client = {"end": {"sum": {"lost_packets": lost, "sender": False}}}
+        elif flow == "udp":
             server = {"end": {"sum": {"lost_packets": len(UDP_GAP), "sender": False}}}
             client = {"end": {"sum": {"lost_packets": len(UDP_GAP), "sender": True}}}
         else:

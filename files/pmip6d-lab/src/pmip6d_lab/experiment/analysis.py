@@ -44,6 +44,15 @@ went on after the handover, those sent after the MN's last arrival were still in
 flight when the captures stopped and do not count. ``udp_lost_in_gap``: sequence
 numbers missing across the largest gap.
 
+UDP MN → CN (``udp_up_…``): the same measures of a second stream at the same rate,
+sent by the MN (iperf3 -R) and received by the CN, through the same handover; sent
+and lost are counted at the MN's and the CN's captures. This is the direction that
+depends on the MN's default router: in scenario 1 the MN goes on sending to the old
+MAG's MAC. Once the old router's neighbour entry has failed the MN's kernel drops the
+datagrams before the wire, so an open gap lasts until the stream's planned end. Runs
+recorded before this stream existed have no ``udp_up_…`` values (not "not measured":
+there was nothing to measure, as for UDP in a TCP run).
+
 TCP stall (bulk transfer CN → MN): the MN's capture of the data connection
 (the CN → MN TCP flow with the most payload), sequence numbers relative to the
 SYN. *In-order progress* is every arrival that advances the next expected byte
@@ -147,8 +156,13 @@ TCP_METRICS = (
     "tcp_retrans_cn",
     "iperf3_retransmits",
 )
+UDP_UP = {
+    key: "iperf3_up_lost" if key == "iperf3_lost" else "udp_up_" + key[4:] for key in UDP_METRICS
+}
+"""The UDP metrics of the stream MN → CN: the same measures, ``udp_up_…`` (``iperf3_up_lost``)."""
+UDP_UP_METRICS = tuple(UDP_UP.values())
 UPLINK_METRICS = ("uplink_to_old_mac", "uplink_to_new_mac", "first_uplink_to_new_mac_ms")
-REMARKS = ("udp_recovered", "tcp_recovered", "first_uplink_to_new_mac_ms")
+REMARKS = ("udp_recovered", "udp_up_recovered", "tcp_recovered", "first_uplink_to_new_mac_ms")
 """Notes that qualify a measured value (a lower bound, "never in the window") rather than
 say a metric could not be measured: they go to ``remarks``, not ``not_measured``."""
 EVENT_TIMES = ("l2_at", "pbu_at", "pba_at", "ra_at", "lma_pbu_at", "lma_pba_at")
@@ -169,6 +183,7 @@ COLUMNS = (
     "lma_pbu_to_pba_ms",
     "pba_status",
     *UDP_METRICS,
+    *UDP_UP_METRICS,
     *TCP_METRICS,
     *UPLINK_METRICS,
     "iperf3_error",
@@ -528,32 +543,73 @@ def _observation_end(run: RunData, frames: list[Frame]) -> float:
     return float(stopped) if stopped is not None else frames[-1].ts
 
 
-def udp_arrivals(run: RunData) -> tuple[list[tuple[float, int | None, int]], str]:
-    """(time, iperf3 sequence number or None, bytes) of the stream's datagrams at the MN."""
-    frames, why = run.frames(None, "mn")
+@dataclass(frozen=True, slots=True)
+class UdpPath:
+    """Where a UDP stream is sent and received: ``udp`` CN → MN (the client on the CN sends
+    to the server's port on the MN), ``udpup`` MN → CN (iperf3 -R: the server on the MN sends
+    from its port)."""
+
+    sender: str
+    receiver: str
+    port_index: int
+    """0: the iperf3 server's port is the datagrams' source port, 1: their destination."""
+
+    def matches(self, ip: Packet, src: bytes, dst: bytes, port: int) -> bool:
+        return (
+            ip.proto == IPPROTO_UDP
+            and ip.src == src
+            and ip.dst == dst
+            and ip.ports is not None
+            and ip.ports[self.port_index] == port
+        )
+
+
+UDP_PATHS = {"udp": UdpPath("cn", "mn", 1), "udpup": UdpPath("mn", "cn", 0)}
+
+
+def _udp_ends(run: RunData, flow: str) -> tuple[bytes | None, bytes | None, int, bool]:
+    path = UDP_PATHS[flow]
+    traffic = _traffic(run, flow)
+    src = run.address(path.sender, "address")
+    dst = run.address(path.receiver, "address")
+    port = int(traffic.get("port", 5201))
+    return src, dst, port, bool(traffic.get("udp_counters_64bit", False))
+
+
+def _stream_end(run: RunData, flow: str) -> float:
+    """When the stream's sender was to stop: its start + before + after, or the end of
+    the observation if that came first."""
+    traffic = _traffic(run, flow)
+    started, stopped = traffic.get("started_at"), traffic.get("stopped_at")
+    planned = (
+        float(started) + float(traffic.get("before_s") or 0) + float(traffic.get("after_s") or 0)
+        if started is not None
+        else math.inf
+    )
+    return min(planned, float(stopped) if stopped is not None else planned)
+
+
+def udp_arrivals(
+    run: RunData, flow: str = "udp"
+) -> tuple[list[tuple[float, int | None, int]], str]:
+    """(time, iperf3 sequence number or None, bytes) of the stream's datagrams at its
+    receiver (the MN for ``udp``, the CN for ``udpup``)."""
+    path = UDP_PATHS[flow]
+    frames, why = run.frames(None, path.receiver)
     if frames is None:
         return [], why
-    cn, mn = run.address("cn", "address"), run.address("mn", "address")
-    if cn is None or mn is None:
+    src, dst, port, wide = _udp_ends(run, flow)
+    if src is None or dst is None:
         return [], "meta.json lacks the CN's or the MN's address"
-    port = int(_traffic(run, "udp").get("port", 5201))
-    wide = bool(_traffic(run, "udp").get("udp_counters_64bit", False))
     out = []
     for f in frames:
         ip = f.ip
-        if (
-            ip is None
-            or ip.proto != IPPROTO_UDP
-            or ip.src != cn
-            or ip.dst != mn
-            or ip.ports is None
-            or ip.ports[1] != port
-        ):
+        if ip is None or not path.matches(ip, src, dst, port):
             continue
         out.append((f.ts, _iperf_seq(ip.udp_payload, wide), ip.l4_len - 8))
     out.sort(key=lambda a: a[0])
     if not out:
-        return [], "no datagram of the UDP stream reached the MN's capture"
+        return [], f"no datagram of the UDP stream reached the {path.receiver.upper()}'s capture"
     return out, ""
 
 
@@ -565,39 +621,54 @@ def _iperf_seq(payload: bytes, wide: bool) -> int | None:
     return int.from_bytes(payload[8:size], "big")
 
 
-def _udp_sent(run: RunData) -> list[tuple[float, int | None]] | None:
-    """(time, sequence number) of the stream's datagrams leaving the CN, from its capture."""
-    frames, _unused = run.frames(None, "cn")
+def _udp_sent(run: RunData, flow: str = "udp") -> list[tuple[float, int | None]] | None:
+    """(time, sequence number) of the stream's datagrams leaving its sender, from the
+    sender's capture."""
+    path = UDP_PATHS[flow]
+    frames, _unused = run.frames(None, path.sender)
     if frames is None:
         return None
-    cn, mn = run.address("cn", "address"), run.address("mn", "address")
-    port = int(_traffic(run, "udp").get("port", 5201))
-    wide = bool(_traffic(run, "udp").get("udp_counters_64bit", False))
+    src, dst, port, wide = _udp_ends(run, flow)
+    if src is None or dst is None:
+        return None
     sent = []
     for f in frames:
         ip = f.ip
-        if ip is None or ip.proto != IPPROTO_UDP or ip.src != cn or ip.dst != mn:
-            continue
-        if ip.ports is None or ip.ports[1] != port:
-            continue
-        sent.append((f.ts, _iperf_seq(ip.udp_payload, wide)))
+        if ip is not None and path.matches(ip, src, dst, port):
+            sent.append((f.ts, _iperf_seq(ip.udp_payload, wide)))
     return sent or None
 
 
+def has_uplink_stream(run: RunData) -> bool:
+    """Did this run carry the UDP stream MN → CN (runs made before it existed did not)?"""
+    flows = run.meta.get("traffic", {}).get("flows")
+    return isinstance(flows, dict) and isinstance(flows.get("udpup"), dict)
+
+
 def udp_metrics(
-    run: RunData, handover_end: float | None = None
+    run: RunData, handover_end: float | None = None, flow: str = "udp"
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """UDP metrics; ``handover_end``: the new MAG's first RA (``ra_at``), found if not given."""
+    """UDP metrics of ``flow`` (udp: CN → MN; udpup: MN → CN, its keys ``udp_up_…``, see
+    :data:`UDP_UP`); ``handover_end``: the new MAG's first RA (``ra_at``), found if not given."""
+    out, notes = _udp_metrics(run, handover_end, flow)
+    if flow == "udp":
+        return out, notes
+    return {UDP_UP[k]: v for k, v in out.items()}, {UDP_UP.get(k, k): v for k, v in notes.items()}
+
+
+def _udp_metrics(
+    run: RunData, handover_end: float | None, flow: str
+) -> tuple[dict[str, Any], dict[str, str]]:
     out: dict[str, Any] = dict.fromkeys(UDP_METRICS)
     notes: dict[str, str] = {}
-    traffic = _traffic(run, "udp")
+    traffic = _traffic(run, flow)
     rate, length = traffic.get("rate_bps"), traffic.get("length")
     interval = length * 8 / rate if rate and length else 0.0
     out["udp_interval_ms"] = round(interval * 1000, 3)
-    out["iperf3_lost"] = iperf3_summary(run, "udp").get("lost")
+    out["iperf3_lost"] = iperf3_summary(run, flow).get("lost")
     if out["iperf3_lost"] is None:
         notes["iperf3_lost"] = "iperf3's receiver report is missing or incomplete"
-    arrivals, why = udp_arrivals(run)
+    arrivals, why = udp_arrivals(run, flow)
     h, h0 = run.moved_at, run.move_started_at
     if not arrivals or h is None:
         why = why or "meta.json has no moved_at"
@@ -608,7 +679,7 @@ def udp_metrics(
     seqs = [a[1] for a in arrivals]
     out["udp_received"] = len(arrivals)
     received = {q for q in seqs if q is not None}
-    sent = _udp_sent(run)
+    sent = _udp_sent(run, flow)
     if sent is not None:
         out["udp_sent"] = len(sent)
         out["udp_lost"] = len({q for _unused, q in sent if q is not None} - received)
@@ -621,7 +692,9 @@ def udp_metrics(
     last_before = max((i for i, t in enumerate(times) if t < h0), default=None)
     if last_before is None:
         for key in ("udp_max_gap_ms", "udp_latency_ms"):
-            notes[key] = "no datagram reached the MN before the move"
+            notes[key] = (
+                f"no datagram reached the {UDP_PATHS[flow].receiver.upper()} before the move"
+            )
         return out, notes
     # Around the move: the gaps that overlap the handover period, from the move until the
     # new MAG's first RA to the MN (PMIPv6 done). Later gaps are not the handover's: on a
@@ -644,8 +717,15 @@ def udp_metrics(
             last_sent_t, last_sent_seq = sent[-1]
             if last_sent_seq is not None and seqs[-1] is not None and last_sent_seq > seqs[-1]:
                 tail = max(0.0, last_sent_t - times[-1])
+                if flow == "udpup":
+                    # The MN's kernel stops putting datagrams on the wire once its old
+                    # router's neighbour entry has failed; iperf3 kept sending until the
+                    # stream's planned end (or the observation's, if earlier).
+                    end = _stream_end(run, flow)
+                    if math.isfinite(end):
+                        tail = max(tail, end - times[-1])
         elif last_before == len(times) - 1:
-            frames, _unused = run.frames(None, "mn")
+            frames, _unused = run.frames(None, UDP_PATHS[flow].receiver)
             tail = max(0.0, _observation_end(run, frames or []) - times[-1])
     elif sent is not None and received:
         # The stream went on after the handover: datagrams sent after the MN's last
@@ -965,6 +1045,8 @@ def analyze_run(path: Path | str) -> dict[str, Any]:
     groups = [pmip_phases, uplink_metrics]
     if layout.has_udp(kind):
         groups.append(lambda r: udp_metrics(r, row.get("ra_at")))
+        if has_uplink_stream(run):
+            groups.append(lambda r: udp_metrics(r, row.get("ra_at"), "udpup"))
     if layout.has_tcp(kind):
         groups.append(tcp_metrics)
     for group in groups:
@@ -989,10 +1071,13 @@ def analyze_tree(out: Path | str) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- series for plots
 
 
-def udp_series(path: Path | str) -> dict[str, Any] | None:
-    """Arrival times relative to the move (s), inter-arrival gaps (ms) and bytes, for plots."""
+def udp_series(path: Path | str, flow: str = "udp") -> dict[str, Any] | None:
+    """Arrival times relative to the move (s), inter-arrival gaps (ms) and bytes, for plots
+    (``flow``: udp CN → MN, udpup MN → CN)."""
     run = RunData.load(path)
-    arrivals, _unused = udp_arrivals(run)
+    if flow == "udpup" and not has_uplink_stream(run):
+        return None
+    arrivals, _unused = udp_arrivals(run, flow)
     h = run.moved_at
     if not arrivals or h is None:
         return None
@@ -1003,7 +1088,7 @@ def udp_series(path: Path | str) -> dict[str, Any] | None:
         "gap_ms": gaps,
         "bytes": [a[2] for a in arrivals],
         "meta": run.meta,
-        "traffic": _traffic(run, "udp"),
+        "traffic": _traffic(run, flow),
     }
 
 

@@ -8,9 +8,10 @@ Per run:
 
 1. captures start on every MAG's access and core interface, the LMA's core
    interface, the MN's and the CN's interface (``dumpcap``, libpcap format);
-2. ``iperf3`` runs CN → MN: UDP at a constant rate in small datagrams, or a
-   TCP bulk transfer paced to a fixed rate (``--fq-rate``), or both at once on
-   two ports (kind ``both``: one handover, both measurements);
+2. ``iperf3`` runs: UDP at a constant rate in small datagrams, CN → MN and
+   MN → CN at once (``Settings.udp_uplink``), or a TCP bulk transfer CN → MN
+   paced to a fixed rate (``--fq-rate``), or all of them at once on their own
+   ports (kind ``both``: one handover, every measurement);
 3. ``before_s`` into the traffic the MN's radio link moves to the second AP,
    which reports the reassociation by syslog, and the first AP the roam (the
    exact lines of ``pmip6d-ap``);
@@ -181,7 +182,7 @@ def run_handover(
     after = max(f.after_s for f in flows)
     traffic: dict[str, Any] = {
         "tool": "iperf3",
-        "direction": "cn->mn",
+        "direction": "/".join(sorted({f.direction for f in flows})),
         "kind": kind,
         "before_s": s.before_s,
         "after_s": after,

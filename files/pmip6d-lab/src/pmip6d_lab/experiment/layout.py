@@ -36,7 +36,9 @@ FIGURES = {
 KINDS = ("udp", "tcp", "both")
 """What a run's traffic is: a UDP stream, a TCP transfer, or both at once through the same
 handover (two iperf3 flows on two ports: one handover measures both)."""
-FLOWS = ("udp", "tcp")
+FLOWS = ("udp", "udpup", "tcp")
+"""The iperf3 flows a run may carry: the UDP stream CN → MN, the UDP stream MN → CN (the
+direction that depends on the MN's default router) and the TCP transfer CN → MN."""
 SCENARIOS = {
     1: "per-MAG link-local address and MAC, static tunnels",
     2: "one link-local address and MAC on every MAG, static tunnels",
@@ -52,9 +54,15 @@ _RUN_DIR = re.compile(r"^run-(\d+)-(udp|tcp|both)$")
 _SCENARIO_DIR = re.compile(r"^scenario-(\d+)$")
 
 
-def flows(kind: str) -> tuple[str, ...]:
-    """The traffic flows of a run of ``kind``: ("udp",), ("tcp",) or both."""
-    return FLOWS if kind == "both" else (kind,)
+def flows(kind: str, uplink: bool = True) -> tuple[str, ...]:
+    """The traffic flows of a run of ``kind``: a UDP run carries the stream CN → MN and,
+    with ``uplink``, the one MN → CN; a TCP run the transfer; a run of kind both all of them."""
+    out: list[str] = []
+    if has_udp(kind):
+        out += ["udp", "udpup"] if uplink else ["udp"]
+    if has_tcp(kind):
+        out.append("tcp")
+    return tuple(out)
 
 
 def has_udp(kind: str | None) -> bool:
@@ -66,9 +74,11 @@ def has_tcp(kind: str | None) -> bool:
 
 
 def iperf3_file(kind: str, flow: str, side: str) -> str:
-    """iperf3's JSON output of ``flow`` (udp | tcp) on ``side`` (client | server) in a run of
-    ``kind``: ``iperf3-client.json`` in a one-flow run, ``iperf3-udp-client.json`` … in both."""
-    if kind != "both":
+    """iperf3's JSON output of ``flow`` (udp | udpup | tcp) on ``side`` (client | server) in a
+    run of ``kind``: ``iperf3-client.json`` for the main flow of a one-kind run (the name runs
+    had before the MN → CN stream), ``iperf3-udpup-client.json``, ``iperf3-tcp-client.json`` …
+    otherwise."""
+    if kind != "both" and flow == kind:
         return IPERF_CLIENT if side == "client" else IPERF_SERVER
     return f"iperf3-{flow}-{side}.json"
 

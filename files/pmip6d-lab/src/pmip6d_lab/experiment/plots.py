@@ -106,11 +106,16 @@ def udp_throughput(out: Path, rows: list[dict], scenario: int, path: Path, title
     width = 0.010
     start, stop = -before, after
     nbins = round((stop - start) / width)
-    bins = [0.0] * nbins
-    for ti, size in zip(t, sizes, strict=True):
-        k = int((ti - start) // width)
-        if 0 <= k < nbins:
-            bins[k] += size * 8 / width / 1000
+
+    def binned(times, octets):
+        out = [0.0] * nbins
+        for ti, size in zip(times, octets, strict=True):
+            k = int((ti - start) // width)
+            if 0 <= k < nbins:
+                out[k] += size * 8 / width / 1000
+        return out
+
+    bins = binned(t, sizes)
     xs = [start + (k + 0.5) * width for k in range(nbins)]
     top.step(
         xs,
@@ -118,27 +123,46 @@ def udp_throughput(out: Path, rows: list[dict], scenario: int, path: Path, title
         where="mid",
         color=COLORS[scenario],
         linewidth=1.1,
-        label="received at the MN (10 ms bins)",
+        label="CN → MN, received at the MN (10 ms bins)",
     )
+    up = udp_series(_run_path(out, row), "udpup")
+    if up is not None:
+        top.step(
+            xs,
+            binned(up["t"], up["bytes"]),
+            where="mid",
+            color="black",
+            alpha=0.55,
+            linewidth=1.0,
+            linestyle="-.",
+            label="MN → CN, received at the CN (10 ms bins)",
+        )
     if rate:
         top.axhline(
             rate / 1000,
             color="grey",
             linestyle=":",
             linewidth=1.2,
-            label=f"sent by the CN: {rate / 1e6:g} Mbit/s",
+            label=f"sent: {rate / 1e6:g} Mbit/s" + (" each way" if up is not None else ""),
         )
     _move_line(top)
     top.set_xlim(start, stop)
     top.set_ylim(0, max(*bins, (rate or 0) / 1000, 0) * 1.3 or 1)
     top.set_xlabel("time relative to the move (s)")
-    top.set_ylabel("UDP throughput at the MN (kbit/s)")
-    lat = row.get("udp_latency_ms")
-    lat_text = f"{lat:.2f} ms" if row.get("udp_recovered") else f"> {lat:.0f} ms (no resume)"
+    top.set_ylabel("UDP throughput at the receiver (kbit/s)")
+
+    def latency(prefix: str) -> str:
+        lat = row.get(prefix + "latency_ms")
+        if lat is None:
+            return "n/m"
+        text = f"{lat:.2f} ms" if row.get(prefix + "recovered") else f"> {lat:.0f} ms (no resume)"
+        return f"{text}, {row.get(prefix + 'lost') or 0} lost"
+
+    both = f"; MN → CN {latency('udp_up_')}" if up is not None else ""
     top.set_title(
         f"{title}: {SHORT[scenario]}\nrun {row['run']:02d} (the median of {len(runs)} runs): "
-        f"handover latency {lat_text}, {row.get('udp_lost') or 0} datagrams lost",
-        fontsize=12,
+        f"handover latency CN → MN {latency('udp_')}{both}",
+        fontsize=11.5,
     )
     top.legend(loc="lower left")
     # Bottom: zoom on the move; one stem per datagram, its height the gap before it.
@@ -198,7 +222,7 @@ def udp_throughput(out: Path, rows: list[dict], scenario: int, path: Path, title
     )
     bottom.set_xlim(-30, hi)
     bottom.set_ylim(0, max([z[1] for z in zoom] + [2.0]) * 1.15)
-    bottom.set_xlabel("time relative to the move (ms), zoom on the handover")
+    bottom.set_xlabel("time relative to the move (ms), zoom on the handover (CN → MN)")
     bottom.set_ylabel("inter-arrival gap (ms)")
     bottom.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=9, frameon=False)
     fig.tight_layout()
@@ -223,33 +247,54 @@ def udp_latency_per_run(
     if not any(data.values()):
         return False
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(10.5, 6.4))
+    directions = [("udp_", "CN → MN, at the MN")]
+    if any(r.get("udp_up_recovered") is not None for rs in data.values() for r in rs):
+        directions.append(("udp_up_", "MN → CN, at the CN"))
+    fig, axes = plt.subplots(
+        len(directions), 1, figsize=(10.5, 6.4 if len(directions) == 1 else 10.4), squeeze=False
+    )
+    for (prefix, where), ax in zip(directions, axes[:, 0], strict=True):
+        _latency_panel(ax, data, scenarios, prefix, where, legend=ax is axes[-1, 0])
+    axes[0, 0].set_title(
+        f"{title}\n(largest inter-arrival gap at the receiver − nominal interval; "
+        "hatched: the stream did not resume)",
+        fontsize=12,
+    )
+    fig.text(0.5, 0.01, f"paper: {paper}", ha="center", fontsize=9.5, style="italic")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _latency_panel(ax, data, scenarios, p: str, where: str, legend: bool) -> None:
+    """One direction's bars: per run and scenario, the latency (``p``: udp_ or udp_up_)."""
     runs = sorted({r["run"] for rs in data.values() for r in rs})
     width = 0.38
     measured = [
-        r["udp_latency_ms"]
+        r[p + "latency_ms"]
         for rs in data.values()
         for r in rs
-        if r.get("udp_recovered") and r.get("udp_latency_ms") is not None
+        if r.get(p + "recovered") and r.get(p + "latency_ms") is not None
     ]
     noise = [
-        r["udp_baseline_gap_ms"]
+        r[p + "baseline_gap_ms"]
         for rs in data.values()
         for r in rs
-        if r.get("udp_baseline_gap_ms") is not None
+        if r.get(p + "baseline_gap_ms") is not None
     ]
     ceiling = max([*measured, *noise, 1.0]) * 1.35
     for j, sc in enumerate(scenarios):
         xs, ys, noise_x, noise_y = [], [], [], []
         for r in data[sc]:
             x = runs.index(r["run"]) + (j - 0.5) * width
-            value = r.get("udp_latency_ms")
-            if r.get("udp_baseline_gap_ms") is not None:
+            value = r.get(p + "latency_ms")
+            if r.get(p + "baseline_gap_ms") is not None:
                 noise_x.append(x)
-                noise_y.append(r["udp_baseline_gap_ms"])
+                noise_y.append(r[p + "baseline_gap_ms"])
             if value is None:
                 ax.annotate("n/m", (x, 0), ha="center", va="bottom", fontsize=9)
-            elif r.get("udp_recovered") is False:
+            elif r.get(p + "recovered") is False:
                 # The stream never resumed: a hatched bar to the top, the bound written on it.
                 ax.bar(
                     [x],
@@ -278,7 +323,11 @@ def udp_latency_per_run(
         label = f"scenario {sc}: {SHORT[sc]}"
         if avg is not None:
             label += f" (mean {avg:.2f} ms, dashed)"
-        ax.bar(xs, ys, width, color=COLORS[sc], alpha=0.9, label=label)
+        elif any(r.get(p + "recovered") is False for r in data[sc]):
+            label += " (hatched: did not resume)"
+        # An empty bar set still makes a legend entry, in the default colour: give the
+        # entry a patch of the scenario's colour instead.
+        ax.bar(xs or [0], ys or [0], width if xs else 0, color=COLORS[sc], alpha=0.9, label=label)
         if avg is not None:
             ax.axhline(avg, color=COLORS[sc], linestyle="--", linewidth=1)
         ax.plot(
@@ -293,19 +342,12 @@ def udp_latency_per_run(
     ax.set_xticks(range(len(runs)), [f"{r}" for r in runs])
     ax.set_xlim(-0.6, len(runs) - 0.4)
     ax.set_xlabel("run")
-    ax.set_ylabel("UDP handover latency (ms)")
+    ax.set_ylabel(f"UDP handover latency (ms)\n{where}")
     ax.set_ylim(0, ceiling)
-    ax.set_title(
-        f"{title}\n(largest inter-arrival gap at the MN − nominal interval; "
-        "hatched: the stream did not resume)",
-        fontsize=12,
-    )
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=1, frameon=False)
-    fig.text(0.5, 0.01, f"paper: {paper}", ha="center", fontsize=9.5, style="italic")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    if legend:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
+    else:
+        ax.legend(loc="upper right", fontsize=8.5)
 
 
 # --------------------------------------------------------------------------- Figs. 8, 9

@@ -23,6 +23,9 @@ class Settings:
     before_s: float = 1.0
     """Traffic before the move."""
     udp_after_s: float = 1.5
+    udp_uplink: bool = True
+    """Also a UDP stream MN → CN, at the same rate, through the same handover: the direction
+    that depends on the MN's default router (scenario 1's old router is gone)."""
     tcp_after_s: float = 3.0
     """Observation after the move: the cap on what a stall can be measured as."""
     grace_s: float = 0.5

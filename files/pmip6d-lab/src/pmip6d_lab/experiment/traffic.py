@@ -1,5 +1,9 @@
-"""The traffic of a run: the iperf3 flows CN → MN (:func:`traffic_plan`, pure) and the
-helpers that start and stop them."""
+"""The traffic of a run: the iperf3 flows (:func:`traffic_plan`, pure) and the helpers that
+start and stop them.
+
+Every iperf3 server runs on the MN and every client on the CN, so the MN only answers:
+the UDP stream MN → CN is iperf3's reverse mode (``-R``: the server on the MN sends, from
+its port, to the client's). The flows: ``udp`` CN → MN, ``udpup`` MN → CN, ``tcp`` CN → MN."""
 
 from __future__ import annotations
 
@@ -18,10 +22,10 @@ from .settings import Settings
 
 @dataclass
 class Flow:
-    """One iperf3 flow CN → MN of a run: its server on the MN, its client on the CN."""
+    """One iperf3 flow of a run: its server on the MN, its client on the CN."""
 
     kind: str
-    """udp | tcp"""
+    """udp | udpup | tcp (:data:`.layout.FLOWS`)"""
     port: int
     rate_bps: int
     length: int | None
@@ -42,9 +46,14 @@ class Flow:
     def planned_end(self, started: float) -> float:
         return started + (math.ceil(self.duration) if self.kind == "tcp" else self.duration)
 
+    @property
+    def direction(self) -> str:
+        return "mn->cn" if self.kind == "udpup" else "cn->mn"
+
     def meta(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
+            "direction": self.direction,
             "port": self.port,
             "rate_bps": self.rate_bps,
             "length": self.length,
@@ -62,16 +71,18 @@ class Flow:
 def traffic_plan(kind: str, s: Settings, address: str) -> list[Flow]:
     """The iperf3 flows of a run of ``kind`` to the MN's ``address`` (pure)."""
     flows = []
-    for i, flow in enumerate(layout.flows(kind)):
+    for i, flow in enumerate(layout.flows(kind, s.udp_uplink)):
         port = s.port + i
-        after = s.udp_after_s if flow == "udp" else s.tcp_after_s
+        udp = flow in ("udp", "udpup")
+        after = s.udp_after_s if udp else s.tcp_after_s
         duration = s.before_s + after
         server = ["iperf3", "-s", "-1", "--json", "-p", str(port)]
-        if flow == "udp":
+        if udp:
             blocks = max(1, round(s.udp_rate_bps / (8 * s.udp_length) * duration))
             args = [
                 *("-u", "-b", str(s.udp_rate_bps), "-l", str(s.udp_length)),
                 *("-k", str(blocks)),
+                *(("-R",) if flow == "udpup" else ()),
             ]
         else:
             blocks = None
@@ -80,8 +91,8 @@ def traffic_plan(kind: str, s: Settings, address: str) -> list[Flow]:
             Flow(
                 kind=flow,
                 port=port,
-                rate_bps=s.udp_rate_bps if flow == "udp" else s.tcp_rate_bps,
-                length=s.udp_length if flow == "udp" else None,
+                rate_bps=s.udp_rate_bps if udp else s.tcp_rate_bps,
+                length=s.udp_length if udp else None,
                 after_s=after,
                 duration=duration,
                 blocks=blocks,
