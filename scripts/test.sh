@@ -152,7 +152,7 @@ if stage collection; then
     run_pytest artifacts/pytest-collection.xml tests/unit/plugins tests/ansible/test_inventory_errors.py \
         tests/ansible/test_collection_artifact.py tests/ansible/test_docs_results.py \
         tests/ansible/test_role_defaults.py tests/ansible/test_benchmark_tables.py \
-        tests/ansible/test_grafana_dashboard.py
+        tests/ansible/test_durations.py tests/ansible/test_grafana_dashboard.py
     note "collection: ansible-test sanity and units"
     bash scripts/ansible-test.sh sanity
     bash scripts/ansible-test.sh units
