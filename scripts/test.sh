@@ -151,6 +151,7 @@ if stage collection; then
     note "collection: module, filter and playbook-level tests"
     run_pytest artifacts/pytest-collection.xml tests/unit/plugins tests/ansible/test_inventory_errors.py \
         tests/ansible/test_collection_artifact.py tests/ansible/test_docs_results.py \
+        tests/ansible/test_docs_report_sections.py \
         tests/ansible/test_role_defaults.py tests/ansible/test_benchmark_tables.py \
         tests/ansible/test_durations.py tests/ansible/test_grafana_dashboard.py
     note "collection: ansible-test sanity and units"
