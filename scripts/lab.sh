@@ -55,13 +55,45 @@ log_dir=artifacts/lab-logs
 mkdir -p "$log_dir"
 
 started=$(date +%s)
+started_utc=$(date -u -d "@$started" +%Y-%m-%dT%H:%M:%SZ)
 mark=$started
-declare -a steps=()
+declare -a steps=() step_names=() step_seconds=()
 step_done() {
     local now
     now=$(date +%s)
     steps+=("$(printf '%-44s %4d s' "$1" $((now - mark)))")
+    step_names+=("$1")
+    step_seconds+=($((now - mark)))
     mark=$now
+}
+# A JSON string (the step names, host and kernel hold no control characters).
+json_str() {
+    local s=${1//\\/\\\\}
+    printf '"%s"' "${s//\"/\\\"}"
+}
+# durations.json in the output directory: what the printed "== time" says, machine-readable,
+# with where and when it ran, so that a figure quoted from a run can be traced to it.
+write_durations() {
+    local ended=$1 i sep=""
+    mkdir -p "$out"
+    {
+        printf '{\n "job": "scripts/lab.sh",\n'
+        printf ' "commit": %s,\n' "$(json_str "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)")"
+        printf ' "started_at": "%s",\n' "$started_utc"
+        printf ' "ended_at": "%s",\n' "$(date -u -d "@$ended" +%Y-%m-%dT%H:%M:%SZ)"
+        printf ' "host": %s,\n "kernel": %s,\n' "$(json_str "$(hostname)")" "$(json_str "$(uname -r)")"
+        printf ' "image_before": "%s",\n' "$image_before"
+        printf ' "runs_per_scenario": %d,\n "fresh": %s,\n "teardown": %s,\n' "$runs" \
+            "$([ "$fresh" -eq 1 ] && echo true || echo false)" \
+            "$([ "$teardown" -eq 1 ] && echo true || echo false)"
+        printf ' "experiment_exit_code": %d,\n "steps": [' "$rc"
+        for i in "${!step_names[@]}"; do
+            printf '%s\n  {"name": %s, "seconds": %d}' "$sep" "$(json_str "${step_names[$i]}")" \
+                "${step_seconds[$i]}"
+            sep=,
+        done
+        printf '\n ],\n "total_seconds": %d\n}\n' $((ended - started))
+    } >"$out/durations.json"
 }
 elapsed() { local s=$(($(date +%s) - started)); printf '%d:%02d' $((s / 60)) $((s % 60)); }
 say() { echo "== lab.sh [$(elapsed)] $*"; }
@@ -100,10 +132,22 @@ if [ "$teardown" -eq 1 ]; then
     step_done "teardown"
 fi
 
+# One end time for durations.json and the printed total, so that the two agree.
+ended=$(date +%s)
+write_durations "$ended"
+if [ -f "$out/report.md" ]; then
+    # The playbook wrote the report before durations.json existed; again, so that its
+    # Set-up section states this job's duration (the same analysis, a few seconds more).
+    say "the report again, with this job's durations ($out/durations.json)"
+    .venv/bin/python -m pmip6d_lab.experiment report "$out" >"$log_dir/report.log" 2>&1 ||
+        { cat "$log_dir/report.log" >&2; echo "lab.sh: rewriting the report failed" >&2; }
+fi
+
 echo
 echo "== time"
 for s in "${steps[@]}"; do echo "   $s"; done
-echo "   $(printf '%-44s %4d s' total $(($(date +%s) - started)))"
+echo "   $(printf '%-44s %4d s' total $((ended - started)))"
+echo "   (also in $out/durations.json)"
 echo
 if [ -f "$out/report.md" ]; then
     echo "== Table II and the scenarios ($out)"

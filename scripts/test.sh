@@ -8,7 +8,66 @@
 # PMIPV6_TEST_ONLY=lint|agent|stock-kernel|collection|lab|experiment|molecule runs one stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# artifacts/test-durations.json: every stage this call ran, its seconds and result, written
+# on every exit (a failed stage included, by the EXIT trap), so that a duration quoted for
+# the test command can be traced to a run of it. The clock starts before set-up.
+t0=$(date +%s)
+t0_utc=$(date -u -d "@$t0" +%Y-%m-%dT%H:%M:%SZ)
+setup_seconds=null
+current_stage=""
+current_start=0
+declare -a stage_names=() stage_seconds=() stage_results=()
+end_stage() {
+    [ -n "$current_stage" ] || return 0
+    stage_names+=("$current_stage")
+    stage_seconds+=($(($(date +%s) - current_start)))
+    stage_results+=("$1")
+    current_stage=""
+}
+# The stage the following commands belong to; the one before it has passed.
+begin_stage() {
+    end_stage passed
+    current_stage=$1
+    current_start=$(date +%s)
+}
+json_str() {
+    local s=${1//\\/\\\\}
+    printf '"%s"' "${s//\"/\\\"}"
+}
+write_test_durations() {
+    local rc=$? ended i sep="" full=false
+    ended=$(date +%s)
+    end_stage "$([ "$rc" -eq 0 ] && echo passed || echo failed)"
+    # Only the whole command is a full run: no stage picked, no pytest filter.
+    [ -z "${PMIPV6_TEST_ONLY:-}" ] && [ "${#pytest_args[@]}" -eq 0 ] && full=true
+    mkdir -p artifacts
+    {
+        printf '{\n "command": "scripts/test.sh",\n'
+        printf ' "commit": %s,\n' "$(json_str "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)")"
+        printf ' "started_at": "%s",\n' "$t0_utc"
+        printf ' "ended_at": "%s",\n' "$(date -u -d "@$ended" +%Y-%m-%dT%H:%M:%SZ)"
+        printf ' "host": %s,\n "kernel": %s,\n' "$(json_str "$(hostname)")" "$(json_str "$(uname -r)")"
+        printf ' "only": %s,\n' "$([ -n "${PMIPV6_TEST_ONLY:-}" ] && json_str "$PMIPV6_TEST_ONLY" || echo null)"
+        printf ' "pytest_args": [%s],\n' "$(for a in "${pytest_args[@]}"; do printf '%s%s' "$sep" "$(json_str "$a")"; sep=", "; done)"
+        sep=""
+        printf ' "full_run": %s,\n "ci": %s,\n' "$full" "$([ -n "${CI:-}" ] && echo true || echo false)"
+        printf ' "setup_seconds": %s,\n "stages": [' "$setup_seconds"
+        for i in "${!stage_names[@]}"; do
+            printf '%s\n  {"name": "%s", "seconds": %d, "result": "%s"}' "$sep" "${stage_names[$i]}" \
+                "${stage_seconds[$i]}" "${stage_results[$i]}"
+            sep=,
+        done
+        printf '\n ],\n "result": "%s",\n "exit_code": %d,\n "total_seconds": %d\n}\n' \
+            "$([ "$rc" -eq 0 ] && echo passed || echo failed)" "$rc" $((ended - t0))
+    } >artifacts/test-durations.json || true
+    echo "== durations: artifacts/test-durations.json"
+}
+pytest_args=("$@")
+trap write_test_durations EXIT
+
 bash scripts/setup.sh
+setup_seconds=$(($(date +%s) - t0))
 # Absolute: some stages run pytest from files/pmip6d or files/pmip6d-lab.
 venv=$PWD/.venv/bin
 # What runs pytest: the venv's, or the same wrapped in the stock-kernel VM.
@@ -43,6 +102,7 @@ run_pytest() {
 }
 
 if stage lint || stage agent || stage collection || [ -z "$only" ]; then
+    begin_stage lint
     note "ruff"
     "$venv"/ruff check .
     "$venv"/ruff format --check --quiet . || { echo "ruff format would change files" >&2; exit 1; }
@@ -53,6 +113,7 @@ if stage lint || stage agent || stage collection || [ -z "$only" ]; then
 fi
 
 if stage agent; then
+    begin_stage agent
     note "pmip6d (the agent): unit and namespace tests, the wheel's file list"
     (cd files/pmip6d && run_pytest ../../artifacts/pytest-agent.xml "$@")
     note "pmip6d-lab (test beds, emulated APs, experiment harness): unit and namespace tests"
@@ -65,6 +126,7 @@ fi
 # end-to-end handover with ip6tnl, the backend 'auto' picks on such hosts. The
 # junit reports come back through the artifacts share, so skips fail here too.
 if stage stock-kernel; then
+    begin_stage stock-kernel
     note "pmip6d under Debian 12's stock kernel (QEMU): data plane per backend, kernel ESP, e2e handover with ip6tnl"
     vm=(bash "$PWD/scripts/stock-kernel.sh" --timeout 2400)
     (cd files/pmip6d &&
@@ -85,17 +147,20 @@ if stage stock-kernel; then
 fi
 
 if stage collection; then
+    begin_stage collection
     note "collection: module, filter and playbook-level tests"
     run_pytest artifacts/pytest-collection.xml tests/unit/plugins tests/ansible/test_inventory_errors.py \
         tests/ansible/test_collection_artifact.py tests/ansible/test_docs_results.py \
+        tests/ansible/test_docs_report_sections.py \
         tests/ansible/test_role_defaults.py tests/ansible/test_benchmark_tables.py \
-        tests/ansible/test_grafana_dashboard.py
+        tests/ansible/test_durations.py tests/ansible/test_grafana_dashboard.py
     note "collection: ansible-test sanity and units"
     bash scripts/ansible-test.sh sanity
     bash scripts/ansible-test.sh units
 fi
 
 if stage lab; then
+    begin_stage lab
     note "emulated lab: testbed role on its own"
     bash tests/testbed/test_testbed.sh
     note "emulated lab: site.yml converges, verifies, is idempotent, --check is clean"
@@ -103,11 +168,13 @@ if stage lab; then
 fi
 
 if stage experiment; then
+    begin_stage experiment
     note "experiments: playbooks/experiment.yml on the emulated lab, report recomputed from raw data"
     run_pytest artifacts/pytest-experiment.xml tests/ansible/test_experiment_emulated.py
 fi
 
 if stage molecule; then
+    begin_stage molecule
     note "molecule scenarios"
     bash scripts/molecule.sh
 fi

@@ -197,3 +197,31 @@ def test_find_runs_orders_and_skips_incomplete(tree):
     assert [r.run_id for r in refs[:3]] == ["s1/run-01-udp", "s1/run-01-tcp", "s1/run-02-udp"]
     every = layout.find_runs(root, include_incomplete=True)
     assert [r.run_id for r in every if not r.done] == ["s2/run-04-udp"]
+
+
+def test_set_up_states_the_main_jobs_durations(tmp_path):
+    doc = {
+        "job": "scripts/lab.sh",
+        "commit": "abc1234",
+        "started_at": "2026-12-07T16:30:00Z",
+        "ended_at": "2026-12-07T16:38:02Z",
+        "host": "vm",
+        "kernel": "6.18.44-fc-v1300",
+        "image_before": "present",
+        "steps": [
+            {"name": "set-up (scripts/setup.sh)", "seconds": 12},
+            {"name": "lab: site.yml (image present)", "seconds": 180},
+            {"name": "experiment: playbooks/experiment.yml", "seconds": 290},
+        ],
+        "total_seconds": 482,
+    }
+    assert not any("main job" in line for line in report._settings_md(tmp_path, []))
+    (tmp_path / report.DURATIONS_JSON).write_text(json.dumps(doc))
+    lines = [line for line in report._settings_md(tmp_path, []) if "main job" in line]
+    assert len(lines) == 1
+    assert "commit abc1234): 8 min 2 s, 2026-12-07T16:30:00Z to 2026-12-07T16:38:02Z" in lines[0]
+    assert "on vm (kernel 6.18.44-fc-v1300, image present at the start)" in lines[0]
+    assert "experiment: playbooks/experiment.yml 290 s" in lines[0]
+    # A damaged record is left out, not guessed at.
+    (tmp_path / report.DURATIONS_JSON).write_text('{"steps": []}')
+    assert not any("main job" in line for line in report._settings_md(tmp_path, []))

@@ -31,6 +31,7 @@ Run layout
       results.json  results.csv       one row per complete run, every metric (``analyze``)
       report.md  fig*.png             the report and its figures (``report``)
       lab.json                        an inventory lab's facts, as the runs read them
+      durations.json                  scripts/lab.sh's steps, seconds, host, kernel (Set-up)
       scenario-<S>/                   S = 1, 2, 3: the paper's scenarios
         testbed-logs/                 the agents' logs of the last testbed built for it
         run-<NN>-<kind>/              NN = 01, 02 …; kind = udp | tcp | both

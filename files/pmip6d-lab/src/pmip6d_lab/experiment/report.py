@@ -608,6 +608,7 @@ def _settings_md(out: Path, rows: list[dict]) -> list[str]:
         lines.append(f"* incomplete runs (ignored): {', '.join(incomplete)}")
     for sc, name in layout.SCENARIOS.items():
         lines.append(f"* scenario {sc}: {name}")
+    lines += _main_job_md(out)
     return [*lines, ""]
 
 
@@ -680,3 +681,28 @@ def write_report(out: Path | str, rows: list[dict] | None = None) -> list[Path]:
     report = out / layout.REPORT
     report.write_text("\n".join(lines))
     return [report, *figures.values()]
+
+
+# --------------------------------------------------------------------------- traceability
+
+
+DURATIONS_JSON = "durations.json"
+
+
+def _main_job_md(out: Path) -> list[str]:
+    """The Set-up line for the main job's own record (``durations.json``, written by
+    scripts/lab.sh before it writes the report again), so that the report says how long
+    the job that produced it took, where and from which commit; nothing without it."""
+    try:
+        doc = json.loads((Path(out) / DURATIONS_JSON).read_text())
+        total = int(doc["total_seconds"])
+        steps = ", ".join(f"{s['name']} {int(s['seconds'])} s" for s in doc["steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        # A missing or damaged record is left out rather than guessed at.
+        return []
+    return [
+        f"* the main job (`scripts/lab.sh`, commit {doc.get('commit', '?')}): "
+        f"{total // 60} min {total % 60} s, {doc.get('started_at', '?')} to "
+        f"{doc.get('ended_at', '?')} on {doc.get('host', '?')} (kernel {doc.get('kernel', '?')}, "
+        f"image {doc.get('image_before', '?')} at the start): {steps} (`{DURATIONS_JSON}`)"
+    ]
