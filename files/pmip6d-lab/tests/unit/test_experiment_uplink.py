@@ -3,10 +3,31 @@ with known gaps (test_experiment_synthetic's builder)."""
 
 from __future__ import annotations
 
-from test_experiment_synthetic import UP_GAP, UP_STUCK_LAST_ON_WIRE, write_run
+import json
+
+from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6ND_NS, IPv6
+from scapy.layers.l2 import Ether
+from scapy.utils import rdpcap, wrpcap
+from test_experiment_synthetic import (
+    ISN,
+    MAG_MACS,
+    MN_ADDR,
+    MN_MAC,
+    SEG,
+    UP_GAP,
+    UP_STUCK_LAST_ON_WIRE,
+    _stamp,
+    at,
+    make_meta,
+    tcp_segment,
+    uplink,
+    write_run,
+)
 
 from pmip6d_lab.experiment import analysis, report
 from pmip6d_lab.experiment.analysis import UDP_UP_METRICS
+from pmip6d_lab.experiment.podmanlab import mobile_nodes
+from pmip6d_lab.experiment.settings import Settings
 
 
 def test_uplink_stream_resumed(tmp_path):
@@ -60,3 +81,118 @@ def test_report_has_both_directions(tmp_path):
     assert "| 1 | CN → MN | 2 |" in udp and "| 1 | MN → CN | 2 |" in udp
     assert "| 2 | MN → CN | 2 | 9.00 | 9.00 |" in udp
     assert "2 (> 300 ms)" in udp  # scenario 1 uplink: never resumed, a lower bound
+
+
+# --------------------------------------------------------------------------- scenario 1 to the end
+
+
+def test_long_runs_are_scenario_one_runs_after_the_others():
+    s = Settings(long_runs=2, long_after_s=150.0)
+    assert s.runs_of(1, 10) == 12 and s.runs_of(2, 10) == 10
+    assert not s.is_long(1, 10, 10) and s.is_long(1, 11, 10) and s.is_long(1, 12, 10)
+    assert not s.is_long(1, 13, 10) and not s.is_long(2, 11, 10)
+    long = s.for_run(1, 11, 10)
+    assert (long.tcp_after_s, long.udp_after_s, long.long_observation) == (150.0, 150.0, True)
+    assert long.udp_rate_bps < s.udp_rate_bps and long.tcp_rate_bps < s.tcp_rate_bps
+    assert s.for_run(1, 3, 10) is s
+    names = [n["name"] for n in mobile_nodes([1, 2], 2, long_runs=1)]
+    assert names == ["xs1r01", "xs1r02", "xs1r03", "xs2r01", "xs2r02"]
+
+
+def test_plan_lists_the_long_runs(tmp_path, capsys):
+    from pmip6d_lab.experiment.__main__ import main
+
+    args = ["plan", str(tmp_path), "--runs", "2", "--scenarios", "1", "2", "--long-runs", "1"]
+    assert main(args) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["pending"] == {"1": [1, 2, 3], "2": [1, 2]}
+    assert json.loads((tmp_path / "settings.json").read_text())["long_runs"] == 1
+
+
+OLD_LL = "fe80::a1"
+NEW_LL = "fe80::a2"
+MN_LL = "fe80::5"
+
+
+def _mags(scenario: int, old_ll: str, new_ll: str) -> dict:
+    mags = make_meta(scenario, 1, "tcp")["mags"]
+    mags["mag1"]["access_link_local"] = [old_ll]
+    mags["mag2"]["access_link_local"] = [new_ll]
+    return mags
+
+
+def _nd(ms, src, dst, target, eth_dst, kind="ns"):
+    layer = ICMPv6ND_NS(tgt=target) if kind == "ns" else ICMPv6ND_NA(tgt=target)
+    return _stamp(Ether(src=MN_MAC, dst=eth_dst) / IPv6(src=src, dst=dst) / layer, ms)
+
+
+def test_what_ended_the_stall(tmp_path):
+    """Scenario 1 stuck at first, then: three unanswered unicast probes of the old router,
+    a multicast resolution for a waiting ACK (from the MN's global address) and a router
+    probe (from its link-local one, not counted), the ACK of the CN's retransmission at
+    +1400 ms to the new MAG's MAC, and the transfer resumes."""
+    old_mac, new_mac = MAG_MACS[1]
+    rdir = write_run(
+        tmp_path,
+        1,
+        11,
+        "tcp",
+        tcp="stuck",
+        meta_extra={
+            "mags": _mags(1, OLD_LL, NEW_LL),
+            "traffic": {"long_observation": True, "stopped_at": float(at(3000))},
+        },
+    )
+    mn_file = rdir / "mn5-wlan0.pcap"
+    cn_file = rdir / "cn-eth0.pcap"
+    extra = [
+        _nd(900, MN_LL, OLD_LL, OLD_LL, old_mac),
+        _nd(1000, MN_LL, OLD_LL, OLD_LL, old_mac),
+        _nd(1100, MN_LL, OLD_LL, OLD_LL, old_mac),
+        _nd(1200, MN_ADDR, "ff02::1:ff00:a1", OLD_LL, "33:33:ff:00:00:a1"),
+        _nd(1250, MN_LL, "ff02::1:ff00:a1", OLD_LL, "33:33:ff:00:00:a1"),
+        uplink(1400.05, new_mac),
+        # the transfer resumes: new data after the retransmission at +1400 ms
+        tcp_segment(1401, ISN + 1 + SEG * 200, SEG),
+        tcp_segment(1402, ISN + 1 + SEG * 201, SEG),
+    ]
+    frames = sorted(list(rdpcap(str(mn_file))) + extra, key=lambda p: p.time)
+    wrpcap(str(mn_file), frames)
+    cn = [
+        *rdpcap(str(cn_file)),
+        tcp_segment(1400.9, ISN + 1 + SEG * 200, SEG),
+        tcp_segment(1401.9, ISN + 1 + SEG * 201, SEG),
+    ]
+    wrpcap(str(cn_file), sorted(cn, key=lambda p: p.time))
+    row = analysis.analyze_run(rdir)
+    assert row["long_observation"] is True
+    assert row["old_router_probes"] == 3 and row["old_router_last_probe_ms"] == 1100.0
+    assert row["old_router_resolves"] == 1 and row["old_router_answered"] is False
+    assert row["first_uplink_to_new_mac_ms"] == 1400.05
+    assert row["cn_retrans_after_move"] == 3
+    assert row["tcp_resumed_by_retrans_ms"] == 1399.9
+    assert row["tcp_recovered"] is True and row["tcp_resumed_ms"] == 1401.0
+    story = row["stall_ended_by"]
+    assert "probed it 3 times, unanswered" in story and "3rd since the move" in story
+    assert "+0.20 s, +0.60 s, +1.40 s" in story
+    # The report: a section of their own, out of the ten-run tables, in Fig. 8.
+    write_run(tmp_path, 1, 1, "tcp", tcp="stuck")
+    rows = report.write_results(tmp_path)
+    text = report.write_report(tmp_path, rows)[0].read_text()
+    assert "## Scenario 1 to the end (long observation)" in text
+    assert "| s1/run-11-tcp | 1.40 |" in text
+    tcp = text.split("## TCP stall per scenario")[1].split("\n## ")[0]
+    assert "| 1 | 1 | 0 |" in tcp  # the ten-run table counts the short run only
+
+
+def test_no_stall_analysis_with_one_link_local_address(tmp_path):
+    rdir = write_run(
+        tmp_path,
+        2,
+        1,
+        "tcp",
+        meta_extra={"mags": _mags(2, NEW_LL, NEW_LL)},
+    )
+    row = analysis.analyze_run(rdir)
+    assert all(row[k] is None for k in analysis.STALL_END_METRICS)
+    assert row["not_measured"] == {}, row["not_measured"]

@@ -34,6 +34,13 @@ def _traffic_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--before", type=float, default=1.0, help="s of traffic before the move")
     p.add_argument("--udp-after", type=float, default=1.5, help="s observed after the move")
     p.add_argument("--tcp-after", type=float, default=3.0, help="s observed after the move")
+    p.add_argument(
+        "--long-runs",
+        type=int,
+        default=0,
+        help="scenario 1 to the end: this many more scenario-1 runs, observed --long-after s",
+    )
+    p.add_argument("--long-after", type=float, default=160.0, help="a long run's observation, s")
 
 
 def _lab_args(p: argparse.ArgumentParser, dir_arg: bool = True) -> None:
@@ -55,6 +62,8 @@ def _settings(args: argparse.Namespace, roam: str = "inline"):
         udp_after_s=args.udp_after,
         tcp_after_s=args.tcp_after,
         roam=roam,
+        long_runs=args.long_runs,
+        long_after_s=args.long_after,
     )
 
 
@@ -105,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     mns.add_argument("--scenarios", type=int, nargs="+", default=[1, 2, 3], choices=[1, 2, 3])
     mns.add_argument("--runs", type=int, default=10)
+    mns.add_argument("--long-runs", type=int, default=0, help="more scenario-1 MNs (long runs)")
     mns.add_argument("--prefix", default="x", help="MN name prefix (pmipv6_experiment_mn_prefix)")
     mns.add_argument(
         "--hnp-base",
@@ -129,9 +139,8 @@ def _parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         _lab_args(p)
         p.add_argument("--scenario", type=int, required=True, choices=[1, 2, 3])
-        if name == "prepare":
-            p.add_argument("--runs", type=int, default=10)
-        else:
+        p.add_argument("--runs", type=int, default=10, help="runs per scenario (not the long)")
+        if name == "run-one":
             p.add_argument("--run", type=int, required=True)
         p.add_argument("--kind", default="both", choices=["udp", "tcp", "both"])
         p.add_argument("--linger", type=float, help="the agents' tunnel linger (recorded)")
@@ -188,7 +197,8 @@ def _main(args: argparse.Namespace) -> int:
         from .podmanlab import mobile_nodes
 
         base = None if args.hnp_base == "pool" else args.hnp_base
-        print(json.dumps(mobile_nodes(args.scenarios, args.runs, args.prefix, base)))
+        nodes = mobile_nodes(args.scenarios, args.runs, args.prefix, base, args.long_runs)
+        print(json.dumps(nodes))
         return 0
     elif args.command == "plan":
         from .settings import write_settings
@@ -197,10 +207,11 @@ def _main(args: argparse.Namespace) -> int:
         write_settings(
             args.dir, args.runs, args.scenarios, [args.kind], _settings(args), lab=args.lab
         )
+        s = _settings(args)
         pending = {
             str(sc): [
                 r
-                for r in range(1, args.runs + 1)
+                for r in range(1, s.runs_of(sc, args.runs) + 1)
                 if not layout.is_done(layout.run_dir(args.dir, sc, r, args.kind))
             ]
             for sc in args.scenarios
@@ -214,7 +225,7 @@ def _main(args: argparse.Namespace) -> int:
             args.dir,
             _facts(args),
             args.scenario,
-            args.runs,
+            _settings(args).runs_of(args.scenario, args.runs),
             args.kind,
             _settings(args),
             args.linger,
@@ -231,7 +242,7 @@ def _main(args: argparse.Namespace) -> int:
                 args.scenario,
                 args.run,
                 args.kind,
-                _settings(args),
+                _settings(args).for_run(args.scenario, args.run, args.runs),
                 args.linger,
             )
         except (RuntimeError, TimeoutError, OSError) as exc:

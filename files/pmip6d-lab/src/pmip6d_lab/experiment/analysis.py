@@ -105,6 +105,7 @@ from pmip6d.wire import ProxyBindingAck, ProxyBindingUpdate, decode, status_name
 
 from . import layout
 from .frames import (
+    IPPROTO_ICMPV6,
     IPPROTO_MH,
     IPPROTO_TCP,
     IPPROTO_UDP,
@@ -127,6 +128,8 @@ the MN, which a loaded machine stretches to tens of milliseconds."""
 L2_LOOKBACK_S = 0.5
 """How long before ``moved_at`` an association report may be stamped and still count."""
 ND_ROUTER_ADVERT = 134
+ND_NEIGHBOR_SOLICIT = 135
+ND_NEIGHBOR_ADVERT = 136
 PHASES = ("l2_to_pbu_ms", "pbu_to_pba_ms", "pba_to_ra_ms", "total_ms")
 PHASE_TITLES = {
     "l2_to_pbu_ms": "L2 attachment – PBU",
@@ -162,6 +165,19 @@ UDP_UP = {
 """The UDP metrics of the stream MN → CN: the same measures, ``udp_up_…`` (``iperf3_up_lost``)."""
 UDP_UP_METRICS = tuple(UDP_UP.values())
 UPLINK_METRICS = ("uplink_to_old_mac", "uplink_to_new_mac", "first_uplink_to_new_mac_ms")
+STALL_END_METRICS = (
+    "old_router_probes",
+    "old_router_last_probe_ms",
+    "old_router_resolves",
+    "old_router_answered",
+    "last_uplink_to_old_mac_ms",
+    "cn_retrans_after_move",
+    "tcp_resumed_ms",
+    "tcp_resumed_by_retrans_ms",
+    "stall_ended_by",
+)
+"""What ended a stall of the MN's uplink (scenario 1), read from the MN's and the CN's
+captures: :func:`stall_end_metrics`."""
 REMARKS = ("udp_recovered", "udp_up_recovered", "tcp_recovered", "first_uplink_to_new_mac_ms")
 """Notes that qualify a measured value (a lower bound, "never in the window") rather than
 say a metric could not be measured: they go to ``remarks``, not ``not_measured``."""
@@ -186,6 +202,8 @@ COLUMNS = (
     *UDP_UP_METRICS,
     *TCP_METRICS,
     *UPLINK_METRICS,
+    *STALL_END_METRICS,
+    "long_observation",
     "iperf3_error",
 )
 """The columns of results.csv, in order (then ``not_measured`` and ``remarks``)."""
@@ -948,6 +966,178 @@ def uplink_metrics(run: RunData) -> tuple[dict[str, Any], dict[str, str]]:
     return out, notes
 
 
+def _ns_target(ip: Packet) -> bytes | None:
+    """The target address of a Neighbour Solicitation (RFC 4861 §4.3), or None."""
+    if ip.icmp6_type != ND_NEIGHBOR_SOLICIT or len(ip.l4) < 24:
+        return None
+    return ip.l4[8:24]
+
+
+def stall_end_metrics(run: RunData) -> tuple[dict[str, Any], dict[str, str]]:
+    """What ended the MN's stall when its old default router was gone (scenario 1).
+
+    Up to the end of the stall (in-order progress again at the MN, or the end of the
+    observation), from the MN's capture: its unicast Neighbour Solicitations to the old
+    router's link-local address (neighbour unreachability detection: ``ucast_solicit``
+    probes, one per ``retrans_time``; unanswered, the entry fails), its multicast ones
+    for it (a later frame for that router starting address resolution anew: the frame is
+    dropped when it fails), whether the old router ever answered, the frames it sent to
+    the old MAG's MAC and the first to the new one's; from the CN's capture, its TCP
+    retransmissions after the move (exponential back-off) and the first after the MN's
+    switch: the one whose ACK got through. ``stall_ended_by`` puts these in a sentence.
+    Nothing is measured where every MAG has the same link-local address (the MN's router
+    never left)."""
+    out: dict[str, Any] = dict.fromkeys(STALL_END_METRICS)
+    notes: dict[str, str] = {}
+    frames, why = run.frames(None, "mn")
+    ho, mags = run.meta.get("handover", {}), run.meta.get("mags", {})
+    old = mags.get(ho.get("from_mag"), {})
+    new = mags.get(ho.get("to_mag"), {})
+    h, mac = run.moved_at, run.mn_mac
+    old_ll = [ip_bytes(a) for a in old.get("access_link_local") or []]
+    new_ll = [ip_bytes(a) for a in new.get("access_link_local") or []]
+    if not old_ll or not new_ll or set(old_ll) & set(new_ll):
+        # One link-local address on every MAG (scenarios 2, 3): the MN's router never left;
+        # or a recording that does not say (made before the MAGs' addresses were recorded).
+        return out, notes
+    if frames is None or h is None or mac is None:
+        for key in STALL_END_METRICS:
+            notes[key] = why or "meta.json lacks the move, the MN's MAC or the old router's address"
+        return out, notes
+    cn, mn = run.address("cn", "address"), run.address("mn", "address")
+    cn_frames, _unused = run.frames(None, "cn")
+    port = _tcp_port(run)
+    trace = tcp_trace(frames, cn, mn, port=port) if cn and mn else None
+    sent = None
+    if trace is not None and cn_frames is not None:
+        sent = tcp_trace(cn_frames, cn, mn, trace.flow, port=port)
+    resumed = _resumed_after(trace, h) if trace is not None else None
+    until = resumed if resumed is not None else math.inf
+    unicast, multicast, answered = [], [], False
+    to_old = []
+    old_mac = mac_bytes(old["access_mac"]) if old.get("access_mac") else None
+    for f in frames:
+        if f.ts <= h or f.ts > until or f.ip is None:
+            continue
+        if f.ip.proto == IPPROTO_ICMPV6:
+            if f.eth_src == mac and _ns_target(f.ip) in old_ll:
+                if f.ip.dst[0] != 0xFF:
+                    unicast.append(f.ts)
+                elif f.ip.src[:2] != b"\xfe\x80":
+                    # Resolution for a waiting packet takes its source address (global);
+                    # from the link-local address it is the background router probe.
+                    multicast.append(f.ts)
+            elif f.ip.icmp6_type == ND_NEIGHBOR_ADVERT and f.ip.src in old_ll:
+                answered = True
+        elif f.eth_src == mac and f.eth_dst == old_mac and f.ip.proto in (IPPROTO_TCP, IPPROTO_UDP):
+            to_old.append(f.ts)
+    first_new = _first_uplink_to(frames, mac, new.get("access_mac"), h)
+    out.update(
+        old_router_probes=len(unicast),
+        old_router_last_probe_ms=ms(h, unicast[-1]) if unicast else None,
+        old_router_resolves=len(multicast),
+        old_router_answered=answered,
+        last_uplink_to_old_mac_ms=ms(h, to_old[-1]) if to_old else None,
+        tcp_resumed_ms=ms(h, resumed),
+    )
+    again: list[float] = []
+    if sent is not None:
+        again = [t for t, _s, _n, r in sent.segments if r and h < t <= until]
+        out["cn_retrans_after_move"] = len(again)
+        if resumed is not None and first_new is not None:
+            out["tcp_resumed_by_retrans_ms"] = ms(
+                h, next((t for t in again if t >= first_new - 0.001), None)
+            )
+    out["stall_ended_by"] = _stall_story(
+        out, ms(h, first_new), len(to_old), [ms(h, t) for t in again]
+    )
+    return out, notes
+
+
+def _resumed_after(trace: TcpTrace, h: float) -> float | None:
+    """The first in-order progress after the longest gap from the last one before ``h``."""
+    before = max((k for k, (t, _n) in enumerate(trace.progress) if t <= h), default=None)
+    if before is None or before + 1 >= len(trace.progress):
+        return None
+    later = trace.progress[before:]
+    _gap, k = max((b[0] - a[0], i) for i, (a, b) in enumerate(itertools.pairwise(later)))
+    return later[k + 1][0]
+
+
+def _first_uplink_to(frames: list[Frame], mac: bytes, to: str | None, h: float) -> float | None:
+    if not to:
+        return None
+    dst = mac_bytes(to)
+    return next(
+        (
+            f.ts
+            for f in frames
+            if f.ts > h
+            and f.eth_src == mac
+            and f.eth_dst == dst
+            and f.ip is not None
+            and f.ip.proto in (IPPROTO_TCP, IPPROTO_UDP)
+        ),
+        None,
+    )
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _stall_story(
+    m: dict[str, Any], first_new_ms: float | None, to_old: int, retrans_ms: list[float | None]
+) -> str:
+    """The chain that ended the stall, in one sentence, from the measured times (ms)."""
+
+    def sec(value: float | None) -> str:
+        return "?" if value is None else f"+{value / 1000:.2f} s"
+
+    parts = []
+    if to_old:
+        parts.append(
+            f"the MN kept sending to its old router ({to_old} frames to the old MAG's MAC, "
+            f"the last at {sec(m['last_uplink_to_old_mac_ms'])})"
+        )
+    n = m["old_router_probes"]
+    if n:
+        parts.append(
+            f"neighbour unreachability detection probed it {n} times, "
+            + ("answered" if m["old_router_answered"] else "unanswered")
+            + f" (the last at {sec(m['old_router_last_probe_ms'])}: the entry failed)"
+        )
+    if m["old_router_resolves"]:
+        parts.append(
+            f"a later ACK for it started address resolution anew "
+            f"({m['old_router_resolves']} multicast solicitations), unanswered: the entry "
+            "failed again with that ACK waiting on it, and dropping it made the kernel "
+            "choose the route anew"
+        )
+    if first_new_ms is not None:
+        parts.append(f"the first frame to the new MAG's MAC left at {sec(first_new_ms)}")
+    else:
+        parts.append("nothing went to the new MAG's MAC")
+    if m["tcp_resumed_ms"] is not None:
+        by = m["tcp_resumed_by_retrans_ms"]
+        upto = [t for t in retrans_ms if t is not None and (by is None or t <= by)]
+        times = ", ".join(sec(t) for t in upto)
+        parts.append(
+            (
+                f"the CN's retransmission at {sec(by)}, its {_ordinal(len(upto))} since the move "
+                f"(the back-off doubling the wait: {times}), was the first to reach the MN "
+                "after the switch: its ACK went through the new MAG"
+                if by is not None
+                else f"the CN retransmitted at {times}"
+            )
+            + f" and TCP resumed at {sec(m['tcp_resumed_ms'])}"
+        )
+    else:
+        parts.append("TCP had not resumed when the observation ended")
+    return "; ".join(parts)
+
+
 # --------------------------------------------------------------------------- iperf3
 
 
@@ -1041,8 +1231,9 @@ def analyze_run(path: Path | str) -> dict[str, Any]:
         from_mag=ho.get("from_mag"),
         to_mag=ho.get("to_mag"),
         moved_at=ho.get("moved_at"),
+        long_observation=bool(meta.get("traffic", {}).get("long_observation")),
     )
-    groups = [pmip_phases, uplink_metrics]
+    groups = [pmip_phases, uplink_metrics, stall_end_metrics]
     if layout.has_udp(kind):
         groups.append(lambda r: udp_metrics(r, row.get("ra_at")))
         if has_uplink_stream(run):

@@ -188,6 +188,7 @@ def run_handover(
         "after_s": after,
         "started_at": started,
         "stopped_at": stopped,
+        "long_observation": s.long_observation,
     }
     if len(flows) == 1:
         traffic.update(flows[0].meta())

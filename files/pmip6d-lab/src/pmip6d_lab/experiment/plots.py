@@ -387,6 +387,9 @@ def tcp_time_sequence(out: Path, rows: list[dict], scenario: int, path: Path, ti
         scale = 1000.0 if zoom else 1.0
         if not zoom:
             lo, hi = -before, max(end, 0.5)
+        elif resumed and stall_to is not None and stall_to - stall_from > 1.0:
+            # A stall of seconds: zoom on its end, the retransmission that got through.
+            lo, hi = stall_to - 0.25, stall_to + 0.05
         elif resumed and stall_to is not None:
             width = max(stall_to - stall_from, 0.004)
             lo, hi = min(stall_from - 4 * width, -0.01), max(stall_to + 8 * width, 0.03)
@@ -429,6 +432,18 @@ def tcp_time_sequence(out: Path, rows: list[dict], scenario: int, path: Path, ti
                 label="stall" if resumed else "stall, not over when observation ended",
             )
         _move_line(ax)
+        if not zoom and hi > 100:
+            ax.axvline(
+                100, color="black", linestyle=":", linewidth=1.2, label="paper: stall > 100 s"
+            )
+        first_new = row.get("first_uplink_to_new_mac_ms")
+        if first_new is not None and lo <= first_new / 1000 <= hi and stall and stall > 1000:
+            ax.axvline(
+                first_new / 1000 * scale,
+                color="#17becf",
+                linewidth=1.2,
+                label=f"the MN's first frame to the new MAG: +{first_new / 1000:.2f} s",
+            )
         ax.set_xlim(lo * scale, hi * scale)
         ys = [p[1] for p in new + again + pts]
         if ys:
@@ -436,19 +451,24 @@ def tcp_time_sequence(out: Path, rows: list[dict], scenario: int, path: Path, ti
             ax.set_ylim(min(ys) - pad, max(ys) + pad)
         ax.set_ylabel("sequence number (MB)")
         ax.set_xlabel(
-            "time relative to the move (ms), zoom on the handover"
-            if zoom
-            else "time relative to the move (s)"
+            "time relative to the move (s)"
+            if not zoom
+            else "time relative to the move (ms), zoom on the end of the stall"
+            if lo > 1.0
+            else "time relative to the move (ms), zoom on the handover"
         )
-    if resumed:
+    if resumed and stall is not None and stall > 1000:
+        text = f"stall {stall / 1000:.2f} s, observed {row.get('tcp_window_s') or 0:.0f} s"
+    elif resumed:
         text = f"stall {stall:.1f} ms"
     else:
         text = (
             f"stall > {stall / 1000:.1f} s (no in-order progress until the observation "
             f"ended, {row.get('tcp_window_s') or 0:.1f} s after the move)"
         )
+    which = "long runs" if row.get("long_observation") else "runs"
     top.set_title(
-        f"{title}: {SHORT[scenario]}\nrun {row['run']:02d} (the median of {len(runs)} runs): "
+        f"{title}: {SHORT[scenario]}\nrun {row['run']:02d} (the median of {len(runs)} {which}): "
         f"{text}",
         fontsize=12,
     )
@@ -533,8 +553,11 @@ def table_ii_phases(rows: list[dict], path: Path, paper: dict[str, list[float]])
 
 
 def draw_all(out: Path, rows: list[dict]) -> dict[str, Path]:
-    """Draw every figure the data allows; returns {figure key: path}."""
+    """Draw every figure the data allows; returns {figure key: path}. Long runs
+    (``long_observation``) only in Fig. 8, which shows one at full scale when there are."""
     out = Path(out)
+    long = [r for r in rows if r.get("long_observation") and r.get("scenario") == 1]
+    rows = [r for r in rows if not r.get("long_observation")]
     made: dict[str, Path] = {}
     paper_1 = PAPER_UDP[1].split(" (", maxsplit=1)[0]
     paper_2 = PAPER_UDP[2].split(" (", maxsplit=1)[0]
@@ -543,7 +566,7 @@ def draw_all(out: Path, rows: list[dict]) -> dict[str, Path]:
         ("fig5", lambda p: udp_throughput(out, rows, 1, p, CAPTIONS["fig5"])),
         ("fig6", lambda p: udp_throughput(out, rows, 2, p, CAPTIONS["fig6"])),
         ("fig7", lambda p: udp_latency_per_run(rows, (1, 2), p, CAPTIONS["fig7"], paper_7)),
-        ("fig8", lambda p: tcp_time_sequence(out, rows, 1, p, CAPTIONS["fig8"])),
+        ("fig8", lambda p: tcp_time_sequence(out, long or rows, 1, p, CAPTIONS["fig8"])),
         ("fig9", lambda p: tcp_time_sequence(out, rows, 2, p, CAPTIONS["fig9"])),
         (
             "fig10",

@@ -290,14 +290,19 @@ def station_hnp(scenario: int, run: int, base: str = HNP_BASE) -> str:
 
 
 def mobile_nodes(
-    scenarios: list[int], runs: int, prefix: str = "x", hnp_base: str | None = HNP_BASE
+    scenarios: list[int],
+    runs: int,
+    prefix: str = "x",
+    hnp_base: str | None = HNP_BASE,
+    long_runs: int = 0,
 ) -> list[dict[str, Any]]:
     """Every MN the experiment may use, as ``pmipv6_mobile_nodes`` entries ``{name, mac,
     hnps}``. Fixed prefixes (``hnp_base``; None: from the LMA's pool) keep the MNs out of
-    the pool: each run's MN has a prefix nobody else ever had."""
+    the pool: each run's MN has a prefix nobody else ever had. Scenario 1 has ``long_runs``
+    more (``Settings.long_runs``)."""
     nodes = []
     for sc in scenarios:
-        for run in range(1, runs + 1):
+        for run in range(1, runs + (long_runs if sc == 1 else 0) + 1):
             node: dict[str, Any] = {
                 "name": station_name(sc, run, prefix),
                 "mac": station_mac(sc, run),

@@ -413,6 +413,8 @@ def _outcomes_md(rows: list[dict]) -> list[str]:
 def _summary_md(rows: list[dict]) -> list[str]:
     """The findings in a few lines, every number taken from the tables below."""
     lines = ["## Summary", ""]
+    long = [r for r in rows if r.get("long_observation")]
+    rows = [r for r in rows if not r.get("long_observation")]
     t2 = table_ii_summary(table_ii_rows(rows))["total_ms"]
     if t2["n"]:
         lines.append(
@@ -477,7 +479,40 @@ def _summary_md(rows: list[dict]) -> list[str]:
         lines.append(
             f"* **Scenario {sc}** ({layout.SCENARIOS[sc]}): " + "; ".join(parts) + f". *{paper}*."
         )
+    if long:
+        lines.append(_long_summary(long))
     return [*lines, ""]
+
+
+def _long_summary(long: list[dict]) -> str:
+    ok = [r for r in long if r.get("tcp_recovered") is True]
+    stalls = _values(ok, "tcp_stall_ms")
+    window = min(_values(long, "tcp_window_s"), default=0.0)
+    parts = []
+    if stalls:
+        parts.append(
+            f"TCP stall median {median(stalls) / 1000:.1f} s (min {min(stalls) / 1000:.1f}, "
+            f"max {max(stalls) / 1000:.1f}; {len(ok)} of {len(long)} resumed within "
+            f"{window:.0f} s)"
+        )
+    if len(ok) < len(long):
+        parts.append(f"{len(long) - len(ok)} not resumed after {window:.0f} s")
+    switched = _values(long, "first_uplink_to_new_mac_ms")
+    by = _values(ok, "tcp_resumed_by_retrans_ms")
+    if switched and by:
+        parts.append(
+            f"the MN's first frame to the new MAG after a median {median(switched) / 1000:.1f} s, "
+            "once its old router's neighbour entry had failed with a packet waiting on it; "
+            "the stall ended with the CN's first back-off retransmission after that (median "
+            f"{median(by) / 1000:.1f} s)"
+        )
+    up = _values([r for r in long if r.get("udp_up_recovered")], "udp_up_latency_ms")
+    if up:
+        parts.append(f"UDP MN → CN resumed after a median {median(up) / 1000:.1f} s")
+    return (
+        f"* **Scenario 1 to the end** ({len(long)} long run{'s' if len(long) > 1 else ''}, "
+        "see below): " + "; ".join(parts) + ". *paper: TCP stall higher than 100 s (Fig. 8)*."
+    )
 
 
 def _runs_md(rows: list[dict]) -> list[str]:
@@ -643,20 +678,74 @@ def summary_text(out: Path | str, rows: list[dict] | None = None) -> list[str]:
     return lines
 
 
+def _dash(value: Any) -> str:
+    return "—" if value is None else str(value)
+
+
+def _long_md(rows: list[dict]) -> list[str]:
+    """Scenario 1 to the end: the long runs, each stall measured until it ended and what
+    ended it (analysis.stall_end_metrics)."""
+    long = [r for r in rows if r.get("long_observation")]
+    if not long:
+        return []
+    window = min(_values(long, "tcp_window_s"), default=None)
+    lines = [
+        "## Scenario 1 to the end (long observation)",
+        "",
+        f"{len(long)} more run{'s' if len(long) > 1 else ''} of scenario 1, observed "
+        + (f"{window:.0f} s" if window is not None else "longer")
+        + " after the move instead of a few seconds, at lower rates (UDP one datagram every "
+        "5 ms each way, TCP paced at 2 Mbit/s) so that the captures stay small. They are left "
+        "out of the tables above, which compare runs of the same length. *paper: TCP stall "
+        "higher than 100 s in scenario 1 (Fig. 8).*",
+        "",
+        "| Run | TCP stall (s) | UDP MN → CN (s) | UDP CN → MN (ms) | NUD probes to the old "
+        "router | frames to the old MAG's MAC | first frame to the new MAG's MAC (s) "
+        "| CN retransmissions | the one that got through (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in long:
+        stall = r.get("tcp_stall_ms")
+        stall_text = "n/m" if stall is None else f"{stall / 1000:.2f}"
+        if r.get("tcp_recovered") is False:
+            stall_text = "> " + stall_text
+        up = r.get("udp_up_latency_ms")
+        up_text = "—" if up is None else f"{up / 1000:.2f}"
+        if r.get("udp_up_recovered") is False:
+            up_text = "> " + up_text
+        first = r.get("first_uplink_to_new_mac_ms")
+        by = r.get("tcp_resumed_by_retrans_ms")
+        lines.append(
+            f"| {r['run_id']} | {stall_text} | {up_text} | {_num(r.get('udp_latency_ms'), 2)} "
+            f"| {_dash(r.get('old_router_probes'))} | {_dash(r.get('uplink_to_old_mac'))} "
+            f"| {'—' if first is None else f'{first / 1000:.2f}'} "
+            f"| {_dash(r.get('cn_retrans_after_move'))} "
+            f"| {'—' if by is None else f'{by / 1000:.2f}'} |"
+        )
+    lines += ["", "What ended each stall, read from the captures:", ""]
+    for r in long:
+        lines.append(f"* **{r['run_id']}**: {r.get('stall_ended_by') or 'not measured'}.")
+    return [*lines, ""]
+
+
 def write_report(out: Path | str, rows: list[dict] | None = None) -> list[Path]:
-    """report.md and the figures; returns [report.md, figure paths…]."""
+    """report.md and the figures; returns [report.md, figure paths…]. Long runs
+    (``long_observation``) have a section of their own and are left out of the others but
+    *Every run*; Fig. 8 shows one at full scale."""
     out = Path(out)
     if rows is None:
         rows = load_results(out)
     figures = plots.draw_all(out, rows)
+    every = rows
+    rows = [r for r in rows if not r.get("long_observation")]
     lines = [
         "# PMIPv6 handover experiments: the seed paper's Section IV, measured from packets",
         "",
         f"Generated {time.strftime('%Y-%m-%d %H:%M:%S %z')} from `{out}` "
-        f"({len(rows)} complete runs; raw rows in `results.csv` / `results.json`).",
+        f"({len(every)} complete runs; raw rows in `results.csv` / `results.json`).",
         "",
-        *_summary_md(rows),
-        *_settings_md(out, rows),
+        *_summary_md(every),
+        *_settings_md(out, every),
         "## Table II",
         "",
         "Ours: every run of scenario 2 (UDP and TCP runs alike: the signaling does not depend "
@@ -667,6 +756,7 @@ def write_report(out: Path | str, rows: list[dict] | None = None) -> list[Path]:
         *_comparison_md(rows),
         *_udp_md(rows),
         *_tcp_md(rows),
+        *_long_md(every),
         *_outcomes_md(rows),
         *_signaling_md(rows),
         "## Figures",
@@ -677,7 +767,7 @@ def write_report(out: Path | str, rows: list[dict] | None = None) -> list[Path]:
         lines += [f"**{captions[key]}**", "", f"![{captions[key]}]({path.name})", ""]
     if not figures:
         lines += ["No figure: no run had the data for one.", ""]
-    lines += [*_runs_md(rows), *_not_measured_md(rows), DEFINITIONS]
+    lines += [*_runs_md(every), *_not_measured_md(every), DEFINITIONS]
     report = out / layout.REPORT
     report.write_text("\n".join(lines))
     return [report, *figures.values()]

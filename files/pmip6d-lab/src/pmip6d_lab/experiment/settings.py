@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,37 @@ class Settings:
     roam: str = "inline"
     settle_s: float = 0.3
     """Pause between runs (lets periodic RAs and timers of the previous run pass)."""
+    long_runs: int = 0
+    """Scenario 1 to the end: this many more runs of scenario 1 (numbered after the
+    others) observed ``long_after_s`` after the move, so that the stall the paper saw
+    (> 100 s) is measured to its end, not cut at ``tcp_after_s``."""
+    long_after_s: float = 160.0
+    long_udp_rate_bps: int = 200_000
+    """A long run's streams: one 125-octet datagram every 5 ms each way (the captures of
+    160 s stay small; the latency's resolution is 5 ms, enough for a stall of seconds)."""
+    long_tcp_rate_bps: int = 2_000_000
+    long_observation: bool = False
+    """Set by :meth:`for_run` on the settings of a long run (recorded in its meta.json)."""
+
+    def is_long(self, scenario: int, run: int, runs: int) -> bool:
+        return scenario == 1 and runs < run <= runs + self.long_runs
+
+    def runs_of(self, scenario: int, runs: int) -> int:
+        """How many runs ``scenario`` has: ``runs``, and scenario 1 the long ones after."""
+        return runs + (self.long_runs if scenario == 1 else 0)
+
+    def for_run(self, scenario: int, run: int, runs: int) -> Settings:
+        """The settings of one run: a long run's observation and rates, or these."""
+        if not self.is_long(scenario, run, runs):
+            return self
+        return replace(
+            self,
+            udp_after_s=self.long_after_s,
+            tcp_after_s=self.long_after_s,
+            udp_rate_bps=self.long_udp_rate_bps,
+            tcp_rate_bps=self.long_tcp_rate_bps,
+            long_observation=True,
+        )
 
 
 class LabMismatch(RuntimeError):
