@@ -94,6 +94,7 @@ def test_long_runs_are_scenario_one_runs_after_the_others():
     long = s.for_run(1, 11, 10)
     assert (long.tcp_after_s, long.udp_after_s, long.long_observation) == (150.0, 150.0, True)
     assert long.udp_rate_bps < s.udp_rate_bps and long.tcp_rate_bps < s.tcp_rate_bps
+    assert long.udp_uplink is False  # TCP's own stall: no MN → CN datagrams to end it sooner
     assert s.for_run(1, 3, 10) is s
     names = [n["name"] for n in mobile_nodes([1, 2], 2, long_runs=1)]
     assert names == ["xs1r01", "xs1r02", "xs1r03", "xs2r01", "xs2r02"]

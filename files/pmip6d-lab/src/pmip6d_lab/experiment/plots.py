@@ -131,10 +131,9 @@ def udp_throughput(out: Path, rows: list[dict], scenario: int, path: Path, title
             xs,
             binned(up["t"], up["bytes"]),
             where="mid",
-            color="black",
-            alpha=0.55,
-            linewidth=1.0,
-            linestyle="-.",
+            color="#9467bd",
+            linewidth=1.6,
+            zorder=1,
             label="MN → CN, received at the CN (10 ms bins)",
         )
     if rate:
@@ -147,7 +146,9 @@ def udp_throughput(out: Path, rows: list[dict], scenario: int, path: Path, title
         )
     _move_line(top)
     top.set_xlim(start, stop)
-    top.set_ylim(0, max(*bins, (rate or 0) / 1000, 0) * 1.3 or 1)
+    ceiling = max(*bins, (rate or 0) / 1000, 0) * 1.3 or 1
+    # Below zero a little, so that a stream that stopped shows as a line, not the axis.
+    top.set_ylim(-ceiling * 0.04, ceiling)
     top.set_xlabel("time relative to the move (s)")
     top.set_ylabel("UDP throughput at the receiver (kbit/s)")
 
