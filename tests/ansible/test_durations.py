@@ -112,7 +112,7 @@ def test_lab_sh_durations_are_what_the_report_reads(tmp_path, image):
     script = (
         "set -euo pipefail\n"
         + _cut("lab.sh", "started=$(date", "elapsed()")
-        + f"out={out}; runs=3; fresh=1; teardown=0; image_before={image}; rc=0\n"
+        + f"out={out}; runs=3; long_runs=1; fresh=1; teardown=0; image_before={image}; rc=0\n"
         + 'step_done "set-up (scripts/setup.sh)"\n'
         + f'step_done "lab: site.yml (image {image})"\n'
         + 'step_done "experiment: playbooks/experiment.yml"\n'
@@ -126,6 +126,7 @@ def test_lab_sh_durations_are_what_the_report_reads(tmp_path, image):
         "experiment: playbooks/experiment.yml",
     ]
     assert doc["image_before"] == image and doc["runs_per_scenario"] == 3
+    assert doc["long_runs"] == 1
     assert doc["fresh"] is True and doc["experiment_exit_code"] == 0
     (line,) = [line for line in report._settings_md(out, []) if "main job" in line]
     assert f"image {image} at the start" in line

@@ -4,6 +4,7 @@ with known gaps (test_experiment_synthetic's builder)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6ND_NS, IPv6
 from scapy.layers.l2 import Ether
@@ -127,16 +128,12 @@ def _nd(ms, src, dst, target, eth_dst, kind="ns"):
     return _stamp(Ether(src=MN_MAC, dst=eth_dst) / IPv6(src=src, dst=dst) / layer, ms)
 
 
-def test_what_ended_the_stall(tmp_path):
-    """Scenario 1 stuck at first, then: three unanswered unicast probes of the old router,
-    a multicast resolution for a waiting ACK (from the MN's global address) and a router
-    probe (from its link-local one, not counted), the ACK of the CN's retransmission at
-    +1400 ms to the new MAG's MAC, and the transfer resumes."""
+def _long_stuck_run(tmp_path, run: int = 11) -> Path:
     old_mac, new_mac = MAG_MACS[1]
     rdir = write_run(
         tmp_path,
         1,
-        11,
+        run,
         "tcp",
         tcp="stuck",
         meta_extra={
@@ -144,8 +141,7 @@ def test_what_ended_the_stall(tmp_path):
             "traffic": {"long_observation": True, "stopped_at": float(at(3000))},
         },
     )
-    mn_file = rdir / "mn5-wlan0.pcap"
-    cn_file = rdir / "cn-eth0.pcap"
+    mn_file, cn_file = rdir / "mn5-wlan0.pcap", rdir / "cn-eth0.pcap"
     extra = [
         _nd(900, MN_LL, OLD_LL, OLD_LL, old_mac),
         _nd(1000, MN_LL, OLD_LL, OLD_LL, old_mac),
@@ -153,18 +149,43 @@ def test_what_ended_the_stall(tmp_path):
         _nd(1200, MN_ADDR, "ff02::1:ff00:a1", OLD_LL, "33:33:ff:00:00:a1"),
         _nd(1250, MN_LL, "ff02::1:ff00:a1", OLD_LL, "33:33:ff:00:00:a1"),
         uplink(1400.05, new_mac),
-        # the transfer resumes: new data after the retransmission at +1400 ms
         tcp_segment(1401, ISN + 1 + SEG * 200, SEG),
         tcp_segment(1402, ISN + 1 + SEG * 201, SEG),
     ]
-    frames = sorted(list(rdpcap(str(mn_file))) + extra, key=lambda p: p.time)
-    wrpcap(str(mn_file), frames)
+    wrpcap(str(mn_file), sorted([*rdpcap(str(mn_file)), *extra], key=lambda p: p.time))
     cn = [
         *rdpcap(str(cn_file)),
         tcp_segment(1400.9, ISN + 1 + SEG * 200, SEG),
         tcp_segment(1401.9, ISN + 1 + SEG * 201, SEG),
     ]
     wrpcap(str(cn_file), sorted(cn, key=lambda p: p.time))
+    return rdir
+
+
+def test_a_stall_after_the_retransmissions_that_filled_the_holes(tmp_path):
+    """The move lost segment 199; the CN's retransmission at +600 ms fills the hole (in-order
+    progress, later than 250 ms after the move), then nothing until the MN has switched to
+    the new MAG: the stall is the gap after that progress, not the one before it."""
+    rdir = _long_stuck_run(tmp_path)
+    mn_file = rdir / "mn5-wlan0.pcap"
+    lost = ISN + 1 + SEG * 199
+    frames = [
+        p
+        for p in rdpcap(str(mn_file))
+        if not (p.haslayer("TCP") and p["TCP"].seq == lost and p.time < at(600))
+    ]
+    wrpcap(str(mn_file), frames)
+    row = analysis.analyze_run(rdir)
+    assert row["tcp_recovered"] is True
+    assert row["tcp_stall_ms"] == 801.0  # +600 → +1401, not -1.5 → +600 (601.5 ms)
+
+
+def test_what_ended_the_stall(tmp_path):
+    """Scenario 1 stuck at first, then: three unanswered unicast probes of the old router,
+    a multicast resolution for a waiting ACK (from the MN's global address) and a router
+    probe (from its link-local one, not counted), the ACK of the CN's retransmission at
+    +1400 ms to the new MAG's MAC, and the transfer resumes."""
+    rdir = _long_stuck_run(tmp_path)
     row = analysis.analyze_run(rdir)
     assert row["long_observation"] is True
     assert row["old_router_probes"] == 3 and row["old_router_last_probe_ms"] == 1100.0

@@ -59,8 +59,10 @@ SYN. *In-order progress* is every arrival that advances the next expected byte
 (all bytes below it received): times *p₀ < p₁ < …*; *pᵦ* is the last at or
 before *h*. ``tcp_stall_ms`` is the longest time without in-order progress
 from *pᵦ* on: the largest *pₖ₊₁ − pₖ* (k ≥ b, *pₖ ≤ h* + 250 ms: a stall
-starts before the move or once the in-flight window has trickled in; later
-gaps are the flow's own noise, whose size before the move is
+starts before the move or once the in-flight window has trickled in; where the
+MN had to change router (the new MAG has another MAC: scenario 1), until its
+first frame to the new MAG, as progress before it is the CN's retransmissions
+filling the holes the move left; later gaps are the flow's own noise, whose size before the move is
 ``tcp_baseline_gap_ms``) — in the common case the time from the last progress
 before the move to the first after — or the open gap
 *end of observation − last progress*, if at least ``TCP_OPEN_GAP_MIN_S``, when the
@@ -897,7 +899,7 @@ def tcp_metrics(run: RunData) -> tuple[dict[str, Any], dict[str, str]]:
     gaps = [
         (progress[k + 1][0] - progress[k][0], k)
         for k in range(first, len(progress) - 1)
-        if progress[k][0] <= h + TCP_STALL_START_S
+        if progress[k][0] <= _stall_start_limit(run, frames, h)
     ]
     # The open gap at the end: the CN was still (re)sending after the MN's last progress —
     # new data, or data the MN had but whose ACKs never reached the CN.
@@ -925,6 +927,23 @@ def tcp_metrics(run: RunData) -> tuple[dict[str, Any], dict[str, str]]:
         out["tcp_recovered"] = True
         out["tcp_stall_ms"] = round(largest[0] * 1000, 3)
     return out, notes
+
+
+def _stall_start_limit(run: RunData, frames: list[Frame], h: float) -> float:
+    """How late after the move a TCP stall may start: ``TCP_STALL_START_S``, or, where the
+    MN had to change router (a new MAG with another MAC: scenario 1), until its first frame
+    to the new MAG — before it, progress is only the CN's retransmissions filling the
+    holes the move left, and the stall is what comes after them."""
+    limit = h + TCP_STALL_START_S
+    ho, mags = run.meta.get("handover", {}), run.meta.get("mags", {})
+    old = mags.get(ho.get("from_mag"), {}).get("access_mac")
+    new = mags.get(ho.get("to_mag"), {}).get("access_mac")
+    mac = run.mn_mac
+    if old and new and mac is not None and mac_bytes(old) != mac_bytes(new):
+        switched = _first_uplink_to(frames, mac, new, h)
+        if switched is not None:
+            limit = max(limit, switched)
+    return limit
 
 
 def uplink_metrics(run: RunData) -> tuple[dict[str, Any], dict[str, str]]:

@@ -501,10 +501,10 @@ def _long_summary(long: list[dict]) -> str:
     by = _values(ok, "tcp_resumed_by_retrans_ms")
     if switched and by:
         parts.append(
-            f"the MN's first frame to the new MAG after a median {median(switched) / 1000:.1f} s, "
-            "once its old router's neighbour entry had failed with a packet waiting on it; "
-            "the stall ended with the CN's first back-off retransmission after that (median "
-            f"{median(by) / 1000:.1f} s)"
+            f"each ended by the CN's back-off retransmission at a median {median(by) / 1000:.1f} "
+            "s, the first after the MN's kernel had given up its old router (its neighbour "
+            "entry failed with an ACK waiting on it): its ACK was the MN's first frame to the "
+            f"new MAG (median {median(switched) / 1000:.1f} s)"
         )
     up = _values([r for r in long if r.get("udp_up_recovered")], "udp_up_latency_ms")
     if up:
@@ -588,10 +588,19 @@ radio link was moved to the new AP (`meta.json` → `handover.moved_at`).
   wire, so a stream that never resumes is counted until its planned end.
 * **TCP stall** — an iperf3 transfer CN → MN; the longest time without in-order progress at
   the MN (an arrival that advances the next expected byte) that starts between the last
-  progress before the move and 250 ms after it (later gaps are the flow's own noise); if the
+  progress before the move and 250 ms after it — or, where the MN had to change router
+  (scenario 1), its first frame to the new MAG: until then progress is only the CN's
+  retransmissions filling the holes the move left (later gaps are the flow's own noise); if the
   CN was still sending at the end and nothing progressed since, the stall is *> the time
   observed*. Retransmissions: segments starting below the highest sequence number already
   sent (at the CN) or seen (at the MN).
+* **What ended a stall** (long runs) — from the MN's capture up to the end of the stall:
+  its unicast Neighbour Solicitations for the old router's link-local address (neighbour
+  unreachability detection), its multicast ones from its global address (a waiting packet
+  restarting address resolution; from its link-local address they are the kernel's
+  background router probes and not counted), any answer, its frames to the old and the
+  new MAG's MAC; from the CN's capture its retransmissions after the move and the first
+  after the MN's first frame to the new MAG (the one whose ACK got through).
 * **Percentiles** — nearest rank: p99 of ten values is the largest.
 """
 
