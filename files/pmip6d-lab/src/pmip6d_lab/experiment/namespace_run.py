@@ -101,7 +101,13 @@ class ScenarioRunner:
         return testbed_meta(self.lab, self.scenario, self.s, self.linger)
 
     def run_one(
-        self, run: int, kind: str, mn: str, address: str, static_meta: dict[str, Any]
+        self,
+        run: int,
+        kind: str,
+        mn: str,
+        address: str,
+        static_meta: dict[str, Any],
+        settings: Settings | None = None,
     ) -> Path:
         return run_handover(
             self.lab,
@@ -113,7 +119,7 @@ class ScenarioRunner:
             self.stations[mn],
             address,
             static_meta,
-            self.s,
+            settings or self.s,
             "ap1",
             "ap2",
         )
@@ -132,7 +138,8 @@ def run_namespace_experiment(
     """Run (or resume) the experiments; returns the run directories completed by this call.
 
     Each scenario gets its own testbed (namespaces named ``prefix`` + ``s<N>-…``) and one
-    fresh MN per pending run. Runs with a ``done`` marker are skipped.
+    fresh MN per pending run; scenario 1 also the long runs (``Settings.long_runs``).
+    Runs with a ``done`` marker are skipped.
     """
     from ..netlab import require_root
 
@@ -147,14 +154,14 @@ def run_namespace_experiment(
     plan = {
         sc: [
             (r, k)
-            for r in range(1, runs + 1)
+            for r in range(1, s.runs_of(sc, runs) + 1)
             for k in kinds
             if not layout.is_done(layout.run_dir(out, sc, r, k))
         ]
         for sc in scenarios
     }
     total = sum(len(p) for p in plan.values())
-    skipped = len(scenarios) * runs * len(kinds) - total
+    skipped = sum(s.runs_of(sc, runs) for sc in scenarios) * len(kinds) - total
     progress(
         f"experiment → {out}: {total} runs to do"
         + (f", {skipped} already done (resumed)" if skipped else "")
@@ -184,7 +191,9 @@ def run_namespace_experiment(
             for (run, kind), mn in zip(pending, names, strict=True):
                 tr = time.monotonic()
                 try:
-                    rdir = runner.run_one(run, kind, mn, addresses[mn], static)
+                    rdir = runner.run_one(
+                        run, kind, mn, addresses[mn], static, s.for_run(sc, run, runs)
+                    )
                 except Exception as exc:
                     failures += 1
                     rdir = layout.run_dir(out, sc, run, kind)
