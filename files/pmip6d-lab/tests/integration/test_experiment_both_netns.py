@@ -45,9 +45,11 @@ def test_one_handover_carries_both_flows(experiment):
     for ref in layout.find_runs(out):
         meta = layout.read_meta(ref.path)
         flows = meta["traffic"]["flows"]
-        assert (flows["udp"]["port"], flows["tcp"]["port"]) == (5201, 5202)
+        ports = (flows["udp"]["port"], flows["udpup"]["port"], flows["tcp"]["port"])
+        assert ports == (5201, 5202, 5203)
+        assert (flows["udp"]["direction"], flows["udpup"]["direction"]) == ("cn->mn", "mn->cn")
         assert meta["traffic"]["after_s"] == 1.5 and flows["udp"]["after_s"] == 0.8
-        for flow in ("udp", "tcp"):
+        for flow in ("udp", "udpup", "tcp"):
             for side in ("client", "server"):
                 assert (ref.path / layout.iperf3_file("both", flow, side)).stat().st_size > 0
         assert meta["testbed"]["kind"] == "namespaces"
@@ -63,6 +65,10 @@ def test_both_flows_are_measured(experiment):
             assert 0 < row[phase] < 500, (row["run_id"], phase)
         assert row["udp_recovered"] is True and 0 < row["udp_latency_ms"] < 500, row
         assert row["udp_received"] > 1000
+    # The stream MN → CN through the same handover: it needs the MN's default router.
+    assert s2["udp_up_recovered"] is True and 0 < s2["udp_up_latency_ms"] < 500, s2
+    assert s2["udp_up_received"] > 1000
+    assert s1["udp_up_recovered"] is False and s1["udp_up_lost"] > 0, s1
     # One handover, the paper's two TCP outcomes.
     assert s1["tcp_recovered"] is False and s1["uplink_to_old_mac"] > 0, s1
     assert s1["uplink_to_new_mac"] == 0
