@@ -43,6 +43,20 @@ def test_the_readme_quotes_the_committed_total():
     )
 
 
+def test_the_readme_quotes_the_record_s_stages():
+    record = json.loads(RECORD.read_text())
+    text = re.sub(r"\s+", " ", (ROOT / "README.md").read_text())
+    found = re.search(
+        rf"commit {record['commit']}: lint ([\d,]+) s, agent ([\d,]+) s, stock kernel ([\d,]+) s, "
+        r"collection ([\d,]+) s, emulated lab ([\d,]+) s, experiments ([\d,]+) s, "
+        r"molecule ([\d,]+) s",
+        text,
+    )
+    assert found, "README.md must quote the record's commit and every stage's seconds"
+    stated = [int(g.replace(",", "")) for g in found.groups()]
+    assert stated == [s["seconds"] for s in record["stages"]]
+
+
 def test_another_total_is_noticed():
     text = (ROOT / "README.md").read_text()
     total = json.loads(RECORD.read_text())["total_seconds"]
