@@ -379,7 +379,7 @@ def _outcomes_md(rows: list[dict]) -> list[str]:
         "(scenarios 2, 3) the two cannot be told apart and every frame counts as *new*.",
         "",
         "| Scenario | runs | PBA accepted | PBA rejected | no PBA seen "
-        "| uplink frames to old / new MAC after the move (TCP runs, mean) |",
+        "| the MN's TCP and UDP frames to old / new MAC after the move (runs with TCP, mean) |",
         "|---|---|---|---|---|---|",
     ]
     failures = []
