@@ -896,10 +896,11 @@ def tcp_metrics(run: RunData) -> tuple[dict[str, Any], dict[str, str]]:
     # Gaps that start by TCP_STALL_START_S after the move: the stall itself (it starts before
     # the move) or one that starts after the in-flight window trickled in; later gaps are
     # the flow's own noise.
+    limit = _stall_start_limit(run, frames, h)
     gaps = [
         (progress[k + 1][0] - progress[k][0], k)
         for k in range(first, len(progress) - 1)
-        if progress[k][0] <= _stall_start_limit(run, frames, h)
+        if progress[k][0] <= limit
     ]
     # The open gap at the end: the CN was still (re)sending after the MN's last progress —
     # new data, or data the MN had but whose ACKs never reached the CN.
