@@ -226,7 +226,7 @@ def _scenarios(rows: list[dict]) -> list[int]:
     return sorted({r["scenario"] for r in rows if r.get("scenario") is not None})
 
 
-UDP_DIRECTIONS = (("CN → MN", "udp_", "iperf3_lost"), ("MN → CN", "udp_up_", "iperf3_up_lost"))
+UDP_DIRECTIONS = (("CN → MN", "udp_"), ("MN → CN", "udp_up_"))
 """The two UDP streams of a run: title, the prefix of their metrics (analysis.UDP_UP)."""
 
 
@@ -235,7 +235,7 @@ def _udp_directions(rows: list[dict]) -> list[tuple[str, str]]:
     made since the stream exists)."""
     return [
         (title, prefix)
-        for title, prefix, _unused in UDP_DIRECTIONS
+        for title, prefix in UDP_DIRECTIONS
         if any(r.get(prefix + "recovered") is not None for r in rows)
     ]
 
@@ -506,9 +506,6 @@ def _long_summary(long: list[dict]) -> str:
             "entry failed with an ACK waiting on it): its ACK was the MN's first frame to the "
             f"new MAG (median {median(switched) / 1000:.1f} s)"
         )
-    up = _values([r for r in long if r.get("udp_up_recovered")], "udp_up_latency_ms")
-    if up:
-        parts.append(f"UDP MN → CN resumed after a median {median(up) / 1000:.1f} s")
     return (
         f"* **Scenario 1 to the end** ({len(long)} long run{'s' if len(long) > 1 else ''}, "
         "see below): " + "; ".join(parts) + ". *paper: TCP stall higher than 100 s (Fig. 8)*."
