@@ -27,7 +27,7 @@ from pmip6d_lab.experiment import layout, plots, report
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
 # What write_report reads besides results.json (durations.json: scripts/lab.sh's record).
-INPUTS = ("results.json", "settings.json", "lab.json", report.DURATIONS_JSON)
+INPUTS = ("results.json", "settings.json", "lab.json", layout.DURATIONS_JSON)
 FIGURES = "## Figures"
 SETUP = "## Set-up"
 TESTBED = "* testbed: "

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pmip6d_lab.experiment import report
+from pmip6d_lab.experiment import layout, report
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORD = ROOT / "docs" / "test-durations.json"
@@ -133,7 +133,7 @@ def test_lab_sh_durations_are_what_the_report_reads(tmp_path, image):
         + 'write_durations "$(date +%s)"\n'
     )
     subprocess.run(["bash", "-c", script], cwd=ROOT, env={"PATH": "/usr/bin:/bin"}, check=True)
-    doc = json.loads((out / report.DURATIONS_JSON).read_text())
+    doc = json.loads((out / layout.DURATIONS_JSON).read_text())
     assert [s["name"] for s in doc["steps"]] == [
         "set-up (scripts/setup.sh)",
         f"lab: site.yml (image {image})",

@@ -216,12 +216,12 @@ def test_set_up_states_the_main_jobs_durations(tmp_path):
         "total_seconds": 482,
     }
     assert not any("main job" in line for line in report._settings_md(tmp_path, []))
-    (tmp_path / report.DURATIONS_JSON).write_text(json.dumps(doc))
+    (tmp_path / layout.DURATIONS_JSON).write_text(json.dumps(doc))
     lines = [line for line in report._settings_md(tmp_path, []) if "main job" in line]
     assert len(lines) == 1
     assert "commit abc1234): 8 min 2 s, 2026-12-07T16:30:00Z to 2026-12-07T16:38:02Z" in lines[0]
     assert "on vm (kernel 6.18.44-fc-v1300, image present at the start)" in lines[0]
     assert "experiment: playbooks/experiment.yml 290 s" in lines[0]
     # A damaged record is left out, not guessed at.
-    (tmp_path / report.DURATIONS_JSON).write_text('{"steps": []}')
+    (tmp_path / layout.DURATIONS_JSON).write_text('{"steps": []}')
     assert not any("main job" in line for line in report._settings_md(tmp_path, []))

@@ -204,10 +204,8 @@ def _main(args: argparse.Namespace) -> int:
         from .settings import write_settings
 
         args.dir.mkdir(parents=True, exist_ok=True)
-        write_settings(
-            args.dir, args.runs, args.scenarios, [args.kind], _settings(args), lab=args.lab
-        )
         s = _settings(args)
+        write_settings(args.dir, args.runs, args.scenarios, [args.kind], s, lab=args.lab)
         pending = {
             str(sc): [
                 r
@@ -221,13 +219,14 @@ def _main(args: argparse.Namespace) -> int:
     elif args.command == "prepare":
         from .lab_run import prepare_lab_scenario
 
+        s = _settings(args)
         result = prepare_lab_scenario(
             args.dir,
             _facts(args),
             args.scenario,
-            _settings(args).runs_of(args.scenario, args.runs),
+            s.runs_of(args.scenario, args.runs),
             args.kind,
-            _settings(args),
+            s,
             args.linger,
         )
         print(json.dumps(result))

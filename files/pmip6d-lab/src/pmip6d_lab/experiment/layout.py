@@ -22,6 +22,8 @@ IPERF_SERVER = "iperf3-server.json"
 RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
 REPORT = "report.md"
+DURATIONS_JSON = "durations.json"
+"""The main job's record of itself (scripts/lab.sh), beside the report, which states it."""
 FIGURES = {
     "fig5": "fig5-udp-throughput-scenario1.png",
     "fig6": "fig6-udp-throughput-scenario2.png",

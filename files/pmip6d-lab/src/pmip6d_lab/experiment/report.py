@@ -781,15 +781,12 @@ def write_report(out: Path | str, rows: list[dict] | None = None) -> list[Path]:
 # --------------------------------------------------------------------------- traceability
 
 
-DURATIONS_JSON = "durations.json"
-
-
 def _main_job_md(out: Path) -> list[str]:
     """The Set-up line for the main job's own record (``durations.json``, written by
     scripts/lab.sh before it writes the report again), so that the report says how long
     the job that produced it took, where and from which commit; nothing without it."""
     try:
-        doc = json.loads((Path(out) / DURATIONS_JSON).read_text())
+        doc = json.loads((Path(out) / layout.DURATIONS_JSON).read_text())
         total = int(doc["total_seconds"])
         steps = ", ".join(f"{s['name']} {int(s['seconds'])} s" for s in doc["steps"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -799,5 +796,5 @@ def _main_job_md(out: Path) -> list[str]:
         f"* the main job (`scripts/lab.sh`, commit {doc.get('commit', '?')}): "
         f"{total // 60} min {total % 60} s, {doc.get('started_at', '?')} to "
         f"{doc.get('ended_at', '?')} on {doc.get('host', '?')} (kernel {doc.get('kernel', '?')}, "
-        f"image {doc.get('image_before', '?')} at the start): {steps} (`{DURATIONS_JSON}`)"
+        f"image {doc.get('image_before', '?')} at the start): {steps} (`{layout.DURATIONS_JSON}`)"
     ]
