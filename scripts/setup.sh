@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 apt_packages=(iproute2 iputils-ping tshark tcpdump nftables procps iperf3 python3-venv python3-pip
               python3-pyroute2 shellcheck
+              hostapd wpasupplicant iw
               podman runc mmdebstrap uidmap slirp4netns)
 missing=()
 for pkg in "${apt_packages[@]}"; do

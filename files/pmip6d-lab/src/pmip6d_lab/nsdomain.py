@@ -7,6 +7,11 @@
 Everything the agents do is real: raw Mobility Header sockets, kernel
 tunnels (ip6tnl, seg6 or ebpf: ``backend``), unicast RAs, syslog from the
 emulated APs (``pmip6d-ap``); the MNs are plain Linux stacks doing SLAAC.
+
+With ``access="hwsim"`` the radio is real 802.11 instead (:mod:`.hwsim`): each
+MAG hosts a hostapd AP on a mac80211_hwsim radio bridged to its access
+interface, its trigger reads hostapd's control socket, and each MN runs
+wpa_supplicant on a radio of its own (the ``air`` namespace stays empty, no ``pmip6d-ap``).
 Used by the end-to-end tests, the handover benchmark and the demo. Needs root.
 """
 
@@ -21,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from . import emulated_ap, stackview
+from . import emulated_ap, hwsim, stackview
 from .netlab import Agent, Namespace, NetLab, wait_for
 
 LMA = "2001:db8:ffff::1"
@@ -41,8 +46,10 @@ class MobileNode:
     mac: str
     ns: Namespace
     port: str
-    """The AP end of its radio link (in the air namespace)."""
+    """The AP end of its radio link (in the air namespace); empty with real radios."""
     ap: str | None = None
+    station: hwsim.Station | None = None
+    """With ``access="hwsim"``: the MN's wpa_supplicant."""
 
     @property
     def mn_id(self) -> str:
@@ -71,12 +78,22 @@ class Domain:
     probes: list[subprocess.Popen] = field(default_factory=list)
     esp_sas: list[EspSa] = field(default_factory=list)
     """With ``esp``: the generated SAs (keys included: a test bed's throwaway keys)."""
+    wifi_aps: dict[str, hwsim.AccessPoint] = field(default_factory=dict)
+    """With ``access="hwsim"``: the hostapd APs, by AP name."""
 
     def ap_tool(self, *args: str) -> dict[str, Any]:
         return emulated_ap.run_tool(self.aps_file, *args)
 
     def associate(self, mn: str, ap: str) -> dict[str, Any]:
         node = self.mns[mn]
+        if node.station is not None:  # real 802.11: wpa_supplicant associates
+            bssid = self.wifi_aps[ap].bssid
+            if node.station.proc is None:
+                node.station.start(bssid)
+            else:
+                node.station.roam(bssid)
+            node.ap = ap
+            return node.station.wait_associated(bssid)
         out = self.ap_tool(
             "associate",
             "--ap",
@@ -93,6 +110,11 @@ class Domain:
 
     def roam(self, mn: str, ap: str) -> dict[str, Any]:
         node = self.mns[mn]
+        if node.station is not None:  # an 802.11 reassociation to the other BSSID
+            bssid = self.wifi_aps[ap].bssid
+            node.station.roam(bssid)
+            node.ap = ap
+            return node.station.wait_associated(bssid)
         out = self.ap_tool(
             "roam", "--from", node.ap, "--to", ap, "--station", node.mac, "--port", node.port
         )
@@ -121,7 +143,14 @@ class Domain:
     def close(self) -> None:
         for proc in self.probes:
             proc.kill()
+        for node in self.mns.values():
+            if node.station is not None:
+                node.station.stop()
+        for ap in self.wifi_aps.values():
+            ap.stop()
         self.lab.close()
+        if self.wifi_aps:
+            hwsim.unload()
 
 
 @dataclass(frozen=True)
@@ -195,12 +224,17 @@ def build_domain(
     lma_extra: dict | None = None,
     mag_extra: dict | None = None,
     esp: str | None = None,
+    access: str = "emulated",
 ) -> Domain:
     """Create the namespaces, links and agents; MNs start unplugged. Close it when done.
 
     ``esp``: protect the signaling with ESP, generated keys, this implementation
     (``agent``, ``kernel`` or ``auto``); None: no signaling_security.
+    ``access``: ``emulated`` (veths, ``pmip6d-ap`` syslog) or ``hwsim`` (802.11
+    radios, hostapd, wpa_supplicant; needs mac80211_hwsim).
     """
+    if access not in ("emulated", "hwsim"):
+        raise ValueError(f"access: {access!r} is neither 'emulated' nor 'hwsim'")
     work.mkdir(parents=True, exist_ok=True)
     lab = NetLab(work, prefix=prefix)
     try:
@@ -216,14 +250,17 @@ def build_domain(
             lma_extra or {},
             mag_extra or {},
             esp,
+            access,
         )
     except BaseException:
         lab.close()
+        if access == "hwsim":
+            hwsim.unload()
         raise
 
 
 def _build(
-    lab, work, n_mns, shared, tunnels, backend, ra, log_level, lma_extra, mag_extra, esp
+    lab, work, n_mns, shared, tunnels, backend, ra, log_level, lma_extra, mag_extra, esp, access
 ) -> Domain:
     names = [f"mn{i}" for i in range(1, n_mns + 1)]
     macs = {name: f"02:00:00:00:{i:02x}:{i:02x}" for i, name in enumerate(names, 1)}
@@ -252,8 +289,13 @@ def _build(
         ns.addr("core0", f"{address}/64")
         ns.sysctl("net.ipv6.conf.all.forwarding", "1")
     aps_doc: dict = {"aps": {}}
-    for ap, info in APS.items():
+    wifi_aps: dict[str, hwsim.AccessPoint] = {}
+    radios = hwsim.load_radios(len(APS) + n_mns) if access == "hwsim" else []
+    for i, (ap, info) in enumerate(APS.items()):
         mag = lab.ns(info["mag"])
+        if radios:
+            wifi_aps[ap] = _hwsim_ap(lab, work, ap, mag, radios[i])
+            continue
         bridge = f"br-{ap}"
         lab.bridge(air, bridge)
         # No multicast snooping: like a plain AP, forward the RS/RA multicast frames.
@@ -272,8 +314,14 @@ def _build(
         }
     aps_file = write_yaml(work / "aps.yml", aps_doc)
     mns = {}
-    for name in names:
+    for i, name in enumerate(names):
         ns = lab.ns(name, dad=True)
+        if radios:
+            hwsim.move_radio(radios[len(APS) + i], ns, "wlan0")
+            ns.run("ip", "link", "set", "wlan0", "address", macs[name])
+            station = hwsim.Station(name, ns, work)
+            mns[name] = MobileNode(name, macs[name], ns, "", station=station)
+            continue
         lab.veth(ns, "wlan0", air, f"{name}r")
         ns.run("ip", "link", "set", "wlan0", "address", macs[name])
         air.run("ip", "link", "set", f"{name}r", "down")
@@ -319,15 +367,7 @@ def _build(
                     "shared_addresses": shared,
                     "router_advertisements": ra_settings,
                 },
-                "triggers": [
-                    {
-                        "type": "cisco-syslog",
-                        # The MAG's own end of the AP link, not a wildcard.
-                        "listen": f"{APS[ap]['mgmt']}1",
-                        "port": 514,
-                        "aps": {f"{APS[ap]['mgmt']}2": {"name": ap, "interface": "acc0"}},
-                    }
-                ],
+                "triggers": [_trigger(ap, wifi_aps.get(ap), work)],
                 "log_level": log_level,
                 **(
                     {"signaling_security": mag_security[mag_name]}
@@ -344,4 +384,38 @@ def _build(
         agents[mag_name] = lab.agent(
             lab.ns(mag_name), "mag", work / f"{mag_name}.yml", work / f"{mag_name}.sock"
         )
-    return Domain(lab, work, agents, mns, aps_file, shared, esp_sas=esp_sas)
+    return Domain(lab, work, agents, mns, aps_file, shared, esp_sas=esp_sas, wifi_aps=wifi_aps)
+
+
+def _hwsim_ap(lab: NetLab, work: Path, ap: str, mag: Namespace, phy: str) -> hwsim.AccessPoint:
+    """The MAG is the AP host: hostapd's radio bridged to the MAG's access interface acc0."""
+    lab.bridge(mag, "acc0")
+    mag.run("ip", "link", "set", "acc0", "type", "bridge", "mcast_snooping", "0")
+    mag.sysctl("net.ipv6.conf.acc0.accept_ra", "0")
+    radio = f"wl-{ap}"
+    bssid = hwsim.phy_mac(phy)
+    hwsim.move_radio(phy, mag, radio)
+    wifi = hwsim.AccessPoint(ap, mag, radio, "acc0", work, bssid)
+    wifi.start()
+    return wifi
+
+
+def _trigger(ap: str, wifi: hwsim.AccessPoint | None, work: Path) -> dict:
+    if wifi is not None:
+        # hostapd cannot tell a reassociation; every MN here has one radio, so a
+        # connect at this AP is that radio moving here: Handoff Indicator 3.
+        return {
+            "type": "hostapd",
+            "name": ap,
+            "control": str(wifi.control),
+            "interface": "acc0",
+            "connect_hint": "reassociation",
+            "local_dir": str(work),
+        }
+    return {
+        "type": "cisco-syslog",
+        # The MAG's own end of the AP link, not a wildcard.
+        "listen": f"{APS[ap]['mgmt']}1",
+        "port": 514,
+        "aps": {f"{APS[ap]['mgmt']}2": {"name": ap, "interface": "acc0"}},
+    }

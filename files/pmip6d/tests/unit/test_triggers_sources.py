@@ -21,8 +21,10 @@ from pmip6d.triggers import (
     SyslogListener,
     Unparsable,
     build_sources,
+    handoff_indicator,
     normalize_address,
 )
+from pmip6d.wire.constants import HandoffIndicator
 
 MAC = bytes.fromhex("001122334455")
 OTHER = bytes.fromhex("0a1b2c3d4e5f")
@@ -496,6 +498,28 @@ def test_build_sources_from_dicts():
         assert source.counters["events"] == 0 and source.name
 
 
+@pytest.mark.parametrize(
+    "hint,indicator",
+    [
+        (None, HandoffIndicator.UNKNOWN),
+        ("unknown", HandoffIndicator.UNKNOWN),
+        ("reassociation", HandoffIndicator.SAME_INTERFACE),
+        ("new", HandoffIndicator.NEW_INTERFACE),
+    ],
+)
+def test_hostapd_connect_hint_sets_the_handoff_indicator_of_connects_only(hint, indicator):
+    config = {"type": "hostapd", "control": "/run/hostapd/wlan0"}
+    if hint is not None:
+        config["connect_hint"] = hint
+    (source,) = build_sources([config])
+    assert isinstance(source, HostapdSource)
+    attach = source.receive(b"<3>AP-STA-CONNECTED 02:00:00:00:01:01")
+    detach = source.receive(b"<3>AP-STA-DISCONNECTED 02:00:00:00:01:01")
+    assert isinstance(attach, L2Event) and isinstance(detach, L2Event)
+    assert handoff_indicator(attach) == indicator
+    assert detach.handoff_hint is None
+
+
 def test_wildcard_listen_only_when_asked_for():
     (syslog,) = build_sources(
         [{"type": "cisco-syslog", "listen_any": True, "listen": "::", "aps": {"::1": None}}]
@@ -511,6 +535,10 @@ def test_wildcard_listen_only_when_asked_for():
     "config,message",
     [
         ({"type": "snmp-trap"}, "triggers[0].type: 'snmp-trap' is not a trigger type"),
+        (
+            {"type": "hostapd", "control": "/run/hostapd/wlan0", "connect_hint": "roam"},
+            "triggers[0].connect_hint: Input should be 'unknown', 'reassociation' or 'new'",
+        ),
         ({"listen": "::"}, "triggers[0].type: None is not a trigger type"),
         ({"type": "cisco-syslog", "listen": "::1", "aps": {}}, "triggers[0].aps: "),
         ({"type": "cisco-syslog", "listen": "::1"}, "triggers[0].aps: Field required"),

@@ -218,6 +218,10 @@ class AgentShell:
                     self.log.exception("could not apply %s", kind.__name__)
 
     def _send(self, action: Send) -> None:
+        # Stamped before the send: a process preempted right after its send (seen
+        # under QEMU's emulated CPUs) would otherwise stamp its PBU after the PBA
+        # had already arrived, and the timeline would show a negative PBU→PBA.
+        sent_at = time.monotonic()
         try:
             self.mh.send(action.destination, encode(action.message))
         except OSError as exc:
@@ -230,6 +234,6 @@ class AgentShell:
             )
             return
         if self.observer is not None:
-            self.observer.message_sent(action.message, time.monotonic())
+            self.observer.message_sent(action.message, sent_at)
         if self.log.isEnabledFor(logging.DEBUG):
             self.log.debug("sent %s to %s", describe(action.message), action.destination)

@@ -10,14 +10,15 @@ After ``ATTACH`` hostapd sends unsolicited events on the control socket,
 The global control interface prefixes ``IFNAME=wlan0 ``. Replies to commands
 (``OK``, ``PONG``, ``STA-FIRST`` output) carry no ``<level>`` and are read by
 :func:`is_event` / :func:`parse_sta_reply`. hostapd does not say whether a
-connection was an 802.11 reassociation, so attaches carry no handoff hint.
+connection was an 802.11 reassociation: attaches carry the hint the MAG's
+configuration gives (``connect_hint``), by default none (Handoff Indicator 4).
 """
 
 from __future__ import annotations
 
 import re
 
-from .events import Ignored, L2Event, ParseResult, Unparsable, station_mac
+from .events import HandoffHint, Ignored, L2Event, ParseResult, Unparsable, station_mac
 
 MAX_MESSAGE = 4096
 CONNECTED = "AP-STA-CONNECTED"
@@ -67,16 +68,25 @@ def parse_hostapd_event(
     source: str = "",
     interface: str | None = None,
     received_at: float = 0.0,
+    connect_hint: HandoffHint | None = None,
 ) -> ParseResult:
-    """One hostapd event message → :class:`L2Event` / :class:`Ignored` / :class:`Unparsable`."""
+    """One hostapd event message → :class:`L2Event` / :class:`Ignored` / :class:`Unparsable`.
+
+    ``connect_hint`` goes into every attach: what the site knows and hostapd
+    cannot say (``reassociation`` where each MN has one Wi-Fi interface).
+    """
     try:
-        return _parse(data, source, interface, received_at)
+        return _parse(data, source, interface, received_at, connect_hint)
     except Exception as exc:  # never raise on input
         return Unparsable("parser_error", f"{type(exc).__name__}: {exc}")
 
 
 def _parse(
-    data: bytes | str, source: str, interface: str | None, received_at: float
+    data: bytes | str,
+    source: str,
+    interface: str | None,
+    received_at: float,
+    connect_hint: HandoffHint | None,
 ) -> ParseResult:
     text = _text(data)
     if isinstance(text, Unparsable):
@@ -100,7 +110,7 @@ def _parse(
         source=source,
         ap=None,
         interface=interface,
-        handoff_hint=None,
+        handoff_hint=connect_hint if attach else None,
         reason="Connected" if attach else "Disconnected",
         raw=text,
         received_at=received_at,

@@ -51,7 +51,7 @@ from ..arrival import ANCILLARY, SO_TIMESTAMPNS, arrival
 from ..config import ConfigError, Name, field_path
 from ..rules import INTERFACE_PATTERN, mac_text
 from .cisco import parse_cisco_datagram
-from .events import Ignored, L2Event, ParseResult, Unparsable
+from .events import HandoffHint, Ignored, L2Event, ParseResult, Unparsable
 from .floodguard import SyslogGuard
 from .hostapd import TERMINATING, event_name, is_event, parse_hostapd_event, parse_sta_reply
 
@@ -309,6 +309,7 @@ class HostapdSource:
         retry_max: float = 30.0,
         resync: bool = True,
         local_dir: str | os.PathLike[str] | None = None,
+        connect_hint: HandoffHint | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
         self.control = str(control)
@@ -320,6 +321,7 @@ class HostapdSource:
         self.retry_min = retry_min
         self.retry_max = retry_max
         self.resync = resync
+        self.connect_hint = connect_hint
         self.local_dir = str(local_dir) if local_dir is not None else tempfile.gettempdir()
         self.clock = clock
         self.counters: Counter[str] = Counter(dict.fromkeys(HOSTAPD_COUNTERS, 0))
@@ -339,7 +341,11 @@ class HostapdSource:
     def receive(self, data: bytes) -> ParseResult:
         """One unsolicited event datagram → result (counted)."""
         result = parse_hostapd_event(
-            data, source=self.control, interface=self.interface, received_at=self.clock()
+            data,
+            source=self.control,
+            interface=self.interface,
+            received_at=self.clock(),
+            connect_hint=self.connect_hint,
         )
         if isinstance(result, L2Event) and self.ap_name:
             result = replace(result, ap=self.ap_name)
@@ -489,7 +495,7 @@ class HostapdSource:
                     source=self.control,
                     ap=self.ap_name,
                     interface=self.interface,
-                    handoff_hint=None,
+                    handoff_hint=self.connect_hint,
                     reason="Present",
                     raw=reply.decode("utf-8", "replace").split("\n", 1)[0],
                     received_at=self.clock(),
@@ -576,6 +582,14 @@ class HostapdConfig(_Schema):
     resync: bool = True
     local_dir: Path | None = None
     """Where to create the client socket hostapd answers to (default: the temp directory)."""
+    connect_hint: Literal["unknown", "reassociation", "new"] = "unknown"
+    """What a connect means; hostapd does not tell an 802.11 reassociation apart.
+
+    ``reassociation``: the MN moved its one Wi-Fi interface here (Handoff Indicator 3),
+    right where every MN has a single radio, as in the paper's testbed. ``new``: a
+    new interface (1). ``unknown`` (4): the LMA waits for the old MAG's de-registration
+    and, without one, gives a new prefix.
+    """
 
 
 def _syslog_from(config: CiscoSyslogConfig) -> TriggerSource:
@@ -597,6 +611,7 @@ def _hostapd_from(config: HostapdConfig) -> TriggerSource:
         ping_interval=config.ping_interval,
         resync=config.resync,
         local_dir=config.local_dir,
+        connect_hint=None if config.connect_hint == "unknown" else config.connect_hint,
     )
 
 
