@@ -5,6 +5,7 @@ hostapd's control socket — and hand :class:`L2Event` values to a sink; the
 parsing behind them (:mod:`.syslog`, :mod:`.cisco`, :mod:`.hostapd`) is pure.
 """
 
+from .apsyslog import parse_ap_datagram, parse_hostapd_syslog
 from .cisco import parse_cisco, parse_cisco_datagram, parse_dot11
 from .events import (
     Ignored,
@@ -47,10 +48,12 @@ __all__ = [
     "handoff_indicator",
     "looks_like_mac",
     "normalize_address",
+    "parse_ap_datagram",
     "parse_cisco",
     "parse_cisco_datagram",
     "parse_dot11",
     "parse_hostapd_event",
+    "parse_hostapd_syslog",
     "parse_sta_reply",
     "parse_syslog",
     "register_source_type",

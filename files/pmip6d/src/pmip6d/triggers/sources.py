@@ -50,7 +50,7 @@ from pydantic import (
 from ..arrival import ANCILLARY, SO_TIMESTAMPNS, arrival
 from ..config import ConfigError, Name, field_path
 from ..rules import INTERFACE_PATTERN, mac_text
-from .cisco import parse_cisco_datagram
+from .apsyslog import parse_ap_datagram
 from .events import HandoffHint, Ignored, L2Event, ParseResult, Unparsable
 from .floodguard import SyslogGuard
 from .hostapd import TERMINATING, event_name, is_event, parse_hostapd_event, parse_sta_reply
@@ -122,13 +122,16 @@ class AccessPoint:
 
     name: str | None = None
     interface: str | None = None
+    connect_hint: HandoffHint | None = None
+    """For a hostapd AP's event lines: what a connect means (Cisco lines say it)."""
 
 
 SYSLOG_COUNTERS = ("events", "untrusted_source", "unparsable", "ignored_mnemonic")
 
 
 class SyslogListener:
-    """UDP syslog receiver for Cisco APs; only configured AP addresses are believed."""
+    """UDP syslog receiver for APs (Cisco DOT11 or hostapd lines); only configured AP
+    addresses are believed."""
 
     kind = "cisco-syslog"
 
@@ -141,14 +144,18 @@ class SyslogListener:
         interface: str | None = None,
         name: str | None = None,
         clock: Clock = time.monotonic,
-        parser: Callable[..., ParseResult] = parse_cisco_datagram,
+        parser: Callable[..., ParseResult] = parse_ap_datagram,
     ) -> None:
         self.aps: dict[str, AccessPoint] = {}
         for address, ap in aps.items():
             if ap is None:
                 ap = AccessPoint()
             elif not isinstance(ap, AccessPoint):
-                ap = AccessPoint(name=ap.get("name"), interface=ap.get("interface"))
+                ap = AccessPoint(
+                    name=ap.get("name"),
+                    interface=ap.get("interface"),
+                    connect_hint=ap.get("connect_hint"),
+                )
             self.aps[normalize_address(address)] = ap
         self.listen = listen
         self.port = port
@@ -201,6 +208,7 @@ class SyslogListener:
             received_at=at,
             ap=ap.name,
             interface=ap.interface or self.interface,
+            connect_hint=ap.connect_hint,
         )
         _count(self.counters, result)
         if isinstance(result, Unparsable):
@@ -522,6 +530,9 @@ class ApEntry(_Schema):
     """Name used in logs and events (else the hostname in the syslog header)."""
     interface: IfName | None = None
     """The MAG's access interface behind this AP."""
+    connect_hint: Literal["unknown", "reassociation", "new"] = "unknown"
+    """A hostapd AP (its event lines over syslog): what a connect means, as for the
+    ``hostapd`` trigger. Cisco lines say it themselves (``Reassociated``)."""
 
 
 class CiscoSyslogConfig(_Schema):
@@ -594,13 +605,19 @@ class HostapdConfig(_Schema):
 
 def _syslog_from(config: CiscoSyslogConfig) -> TriggerSource:
     aps = {
-        address: AccessPoint(entry.name, entry.interface) if entry else AccessPoint()
+        address: AccessPoint(entry.name, entry.interface, _hint(entry.connect_hint))
+        if entry
+        else AccessPoint()
         for address, entry in config.aps.items()
     }
     assert config.listen is not None  # the schema requires it
     return SyslogListener(
         aps, listen=config.listen, port=config.port, interface=config.interface, name=config.name
     )
+
+
+def _hint(value: str) -> HandoffHint | None:
+    return None if value == "unknown" else value  # type: ignore[return-value]
 
 
 def _hostapd_from(config: HostapdConfig) -> TriggerSource:
@@ -611,7 +628,7 @@ def _hostapd_from(config: HostapdConfig) -> TriggerSource:
         ping_interval=config.ping_interval,
         resync=config.resync,
         local_dir=config.local_dir,
-        connect_hint=None if config.connect_hint == "unknown" else config.connect_hint,
+        connect_hint=_hint(config.connect_hint),
     )
 
 
