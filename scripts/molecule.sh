@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 # Cheap ones first: a broken set-up shows in seconds.
-all_scenarios=(bad_input agent default dynamic_tunnels per_mag_addresses)
+all_scenarios=(bad_input agent hostapd_ap default dynamic_tunnels per_mag_addresses)
 if (($#)); then
     scenarios=("$@")
 elif [ -n "${PMIPV6_MOLECULE_SCENARIOS:-}" ]; then

@@ -33,6 +33,13 @@ from ansible_collections.netlmm.pmipv6.plugins.plugin_utils import pmip_signalin
 LMA_GROUP = "pmipv6_lma"
 MAG_GROUP = "pmipv6_mag"
 AP_GROUP = "pmipv6_ap"
+AP_KINDS = ("cisco", "emulated", "hostapd")
+"""The AP kinds the access_point role knows (``pmipv6_ap_kind``)."""
+AP_EVENTS = ("control_socket", "syslog")
+"""How a hostapd AP's station events reach its MAG (``pmipv6_ap_events``)."""
+CONNECT_HINTS = ("reassociation", "unknown", "new")
+"""What a hostapd connect means (``pmipv6_ap_connect_hint``): Handoff Indicator 3, 4, 1."""
+AP_SECURITY = ("wpa2-psk", "open")
 HNP_LENGTH = rules.HNP_LENGTH
 """The LMA hands out /64 home network prefixes from its pool (the agent's default)."""
 
@@ -55,6 +62,28 @@ def _vars(hostvars, host):
 
 def _is_set(value):
     return value is not None and value != ""
+
+
+def _ap_kind(apvars):
+    """``pmipv6_ap_kind``, else cisco for an IOS network_cli host, else emulated."""
+    kind = apvars.get("pmipv6_ap_kind")
+    if _is_set(kind):
+        return kind
+    if apvars.get("ansible_network_os") in ("cisco.ios.ios", "ios"):
+        return "cisco"
+    return "emulated"
+
+
+def _ap_events(ap, apvars):
+    """A hostapd AP's event path: its control socket where the AP is its MAG, else syslog."""
+    events = apvars.get("pmipv6_ap_events")
+    if _is_set(events):
+        return events
+    return "control_socket" if apvars.get("pmipv6_mag") == ap else "syslog"
+
+
+def _sends_syslog(ap, apvars):
+    return _ap_kind(apvars) != "hostapd" or _ap_events(ap, apvars) == "syslog"
 
 
 # --------------------------------------------------------------------------- the model
@@ -234,6 +263,70 @@ class _Model:
                 rules.ip_address(address)
             except ValueError as exc:
                 self.error(host, "pmipv6_ap_address", str(exc))
+        kind = self.get(host, "pmipv6_ap_kind")
+        if _is_set(kind) and kind not in AP_KINDS:
+            self.error(
+                host,
+                "pmipv6_ap_kind",
+                f"{kind!r} is not an AP kind the access_point role knows ({', '.join(AP_KINDS)})",
+            )
+        elif kind == "hostapd":
+            self._read_hostapd_ap(host, mag)
+
+    def _read_hostapd_ap(self, host, mag):
+        """A Linux or OpenWrt AP running hostapd: radio, SSID, security, event path."""
+        events = self.get(host, "pmipv6_ap_events")
+        if _is_set(events) and events not in AP_EVENTS:
+            self.error(host, "pmipv6_ap_events", f"{events!r} is not {' or '.join(AP_EVENTS)}")
+        elif events == "control_socket" and mag != host:
+            self.error(
+                host,
+                "pmipv6_ap_events",
+                f"control_socket needs hostapd on the MAG itself ({mag!r} is another host):"
+                " put the MAG in the AP group with pmipv6_mag naming itself, or use syslog",
+            )
+        for name in ("pmipv6_ap_radio", "pmipv6_ap_bridge"):
+            value = self.get(host, name)
+            if value is not None and not rules.is_interface_name(value):
+                self.error(host, name, f"{value!r} is not an interface name")
+        ssid = self.get(host, "pmipv6_ap_ssid")
+        if not _is_set(ssid):
+            self.error(host, "pmipv6_ap_ssid", "missing: the network name the AP announces")
+        elif not isinstance(ssid, str) or not 1 <= len(ssid.encode()) <= 32:
+            self.error(host, "pmipv6_ap_ssid", "must be 1 to 32 bytes of text")
+        elif any(ord(c) < 32 for c in ssid):
+            self.error(host, "pmipv6_ap_ssid", "must not contain control characters")
+        channel = self.get(host, "pmipv6_ap_channel")
+        if channel is not None and (
+            isinstance(channel, bool) or not isinstance(channel, int) or not 1 <= channel <= 196
+        ):
+            self.error(host, "pmipv6_ap_channel", f"{channel!r} is not a channel number (1-196)")
+        hint = self.get(host, "pmipv6_ap_connect_hint")
+        if hint is not None and hint not in CONNECT_HINTS:
+            self.error(
+                host, "pmipv6_ap_connect_hint", f"{hint!r} is not {', '.join(CONNECT_HINTS)}"
+            )
+        security = self.get(host, "pmipv6_ap_security", "wpa2-psk")
+        if security not in AP_SECURITY:
+            self.error(
+                host, "pmipv6_ap_security", f"{security!r} is not {' or '.join(AP_SECURITY)}"
+            )
+        elif security == "wpa2-psk":
+            secret = self.get(host, "pmipv6_ap_wpa_passphrase")
+            if not _is_set(secret):
+                self.error(
+                    host,
+                    "pmipv6_ap_wpa_passphrase",
+                    "missing: WPA2-PSK needs a passphrase (keep it in Ansible Vault),"
+                    " or set pmipv6_ap_security: open",
+                )
+            elif not isinstance(secret, str) or not 8 <= len(secret) <= 63:
+                # The value is a secret: its length is all the message says.
+                self.error(host, "pmipv6_ap_wpa_passphrase", "must be 8 to 63 characters")
+            elif any(not 32 <= ord(c) <= 126 for c in secret):
+                self.error(
+                    host, "pmipv6_ap_wpa_passphrase", "must be printable ASCII (IEEE 802.11i)"
+                )
 
     def _read_syslog_trust(self):
         """What the MAG's syslog listener and its nftables rules believe (issue 12).
@@ -243,7 +336,8 @@ class _Model:
         its syslog arrives on and its MAC, both checked by the MAG's nftables rules.
         """
         family = {}  # mag -> IP version of its syslog address
-        served = {self.get(ap, "pmipv6_mag") for ap in self.aps}
+        senders = [ap for ap in self.aps if _sends_syslog(ap, self._ap_vars(ap))]
+        served = {self.get(ap, "pmipv6_mag") for ap in senders}
         for host in self.mags:
             address = self.get(host, "pmipv6_syslog_address")
             if not _is_set(address):
@@ -267,7 +361,7 @@ class _Model:
                 )
                 continue
             family[host] = parsed.version
-        for host in self.aps:
+        for host in senders:
             interface = self.get(host, "pmipv6_ap_syslog_interface")
             if interface is not None and not rules.is_interface_name(interface):
                 self.error(
@@ -299,6 +393,12 @@ class _Model:
                     "pmipv6_ap_address",
                     f"IPv{version}, but its MAG's pmipv6_syslog_address is IPv{family[mag]}",
                 )
+
+    def _ap_vars(self, ap):
+        return {
+            name: self.get(ap, name)
+            for name in ("pmipv6_ap_kind", "pmipv6_ap_events", "pmipv6_mag", "ansible_network_os")
+        }
 
     def _check_duplicate_addresses(self):
         owner = rules.Unique()
@@ -556,6 +656,52 @@ class _Model:
 # --------------------------------------------------------------------------- filters
 
 
+HOSTAPD_DEFAULTS = {"radio": "wlan0", "ctrl_dir": "/run/hostapd", "connect_hint": "reassociation"}
+"""The hostapd AP settings' defaults; the access_point role's defaults/main.yml repeats them."""
+AGENT_RUNTIME_DIR = "/run/pmip6d"
+"""The agent unit's RuntimeDirectory: its hostapd client sockets go there (PrivateTmp)."""
+
+
+def pmipv6_mag_triggers(hostvars, groups, mag):
+    """The layer-2 trigger sources of ``mag`` from its APs, by kind and event path.
+
+    ``syslog_aps``: address -> {name, interface[, connect_hint]} for the APs that send
+    syslog (Cisco, emulated, hostapd with ``pmipv6_ap_events: syslog``): the MAG's
+    ``cisco-syslog`` trigger and its nftables allowlist. ``hostapd``: the ``hostapd``
+    trigger of each AP whose hostapd runs on the MAG itself (its control socket).
+    """
+    mag_vars = _vars(hostvars, mag)
+    access = list(mag_vars.get("pmipv6_access_interfaces") or []) or [None]
+    syslog_aps, syslog_hosts, hostapd = {}, [], []
+    for ap in sorted(_hosts(groups, AP_GROUP)):
+        apvars = _vars(hostvars, ap)
+        if apvars.get("pmipv6_mag") != mag:
+            continue
+        kind = _ap_kind(apvars)
+        interface = apvars.get("pmipv6_ap_interface") or access[0]
+        hint = apvars.get("pmipv6_ap_connect_hint") or HOSTAPD_DEFAULTS["connect_hint"]
+        if kind == "hostapd" and _ap_events(ap, apvars) == "control_socket":
+            radio = apvars.get("pmipv6_ap_radio") or HOSTAPD_DEFAULTS["radio"]
+            ctrl_dir = apvars.get("pmipv6_ap_hostapd_ctrl_dir") or HOSTAPD_DEFAULTS["ctrl_dir"]
+            hostapd.append(
+                {
+                    "type": "hostapd",
+                    "name": str(ap),
+                    "control": f"{ctrl_dir}/{radio}",
+                    "interface": str(apvars.get("pmipv6_ap_bridge") or interface),
+                    "connect_hint": str(hint),
+                    "local_dir": AGENT_RUNTIME_DIR,
+                }
+            )
+            continue
+        entry = {"name": str(ap), "interface": str(interface)}
+        if kind == "hostapd":
+            entry["connect_hint"] = str(hint)
+        syslog_aps[str(apvars.get("pmipv6_ap_address"))] = entry
+        syslog_hosts.append(str(ap))
+    return {"syslog_aps": syslog_aps, "syslog_ap_hosts": syslog_hosts, "hostapd": hostapd}
+
+
 def pmipv6_inventory_errors(hostvars, groups):
     """Every problem of a PMIPv6 inventory, as ``host: variable: problem`` lines (empty: none)."""
     return _Model(hostvars, groups).errors
@@ -585,11 +731,12 @@ def pmipv6_eui64_link_local(mac):
 
 
 class FilterModule:
-    """netlmm.pmipv6 filters: pmipv6_inventory_errors, pmipv6_policy."""
+    """netlmm.pmipv6 filters: pmipv6_inventory_errors, pmipv6_policy, pmipv6_mag_triggers."""
 
     def filters(self):
         return {
             "pmipv6_eui64_link_local": pmipv6_eui64_link_local,
             "pmipv6_inventory_errors": pmipv6_inventory_errors,
+            "pmipv6_mag_triggers": pmipv6_mag_triggers,
             "pmipv6_policy": pmipv6_policy,
         }

@@ -42,6 +42,12 @@ CASES = {
         lambda inv: edit_hosts(inv, lambda g: g["pmipv6_ap"]["hosts"]["ap2"].pop("pmipv6_mag")),
         r"ap2: pmipv6_mag",
     ),
+    "ap-kind-unknown": (
+        lambda inv: edit_hosts(
+            inv, lambda g: g["pmipv6_ap"]["hosts"]["ap2"].update(pmipv6_ap_kind="aruba")
+        ),
+        r"ap2: pmipv6_ap_kind: 'aruba' is not an AP kind the access_point role knows",
+    ),
     "missing-address": (
         lambda inv: edit_hosts(
             inv, lambda g: g["pmipv6_mag"]["hosts"]["mag1"].pop("pmipv6_address")
@@ -105,11 +111,27 @@ def test_the_shipped_inventories_pass(tmp_path):
     # The physical lab's ESP secret is in the Ansible Vault file the operator creates
     # (inventories/lab/group_vars/all/vault.yml): given here as that file's variable.
     vault = ["-e", "vault_pmipv6_signaling_secret=operator-vault-secret-0123456789abcdef"]
-    for inventory, extra in (("inventories/emulated", []), ("lab", vault)):
+    # The Linux-AP lab's WPA2 passphrase is in its Vault file too.
+    wifi = [*vault, "-e", "vault_pmipv6_ap_wpa_passphrase=operator-wifi-passphrase"]
+    for inventory, extra in (
+        ("inventories/emulated", []),
+        ("lab", vault),
+        ("inventories/lab_linux_ap", wifi),
+    ):
         rc, out, _seconds = playbook(
             "playbooks/preflight.yml", "-i", inventory, *extra, timeout=120
         )
         assert rc == 0, out[-3000:]
+
+
+def test_the_linux_ap_lab_without_its_passphrase_fails_naming_it():
+    vault = ["-e", "vault_pmipv6_signaling_secret=operator-vault-secret-0123456789abcdef"]
+    rc, out, _seconds = playbook(
+        "playbooks/preflight.yml", "-i", "inventories/lab_linux_ap", *vault, timeout=120
+    )
+    assert rc != 0, out[-3000:]
+    assert "mag1: pmipv6_ap_wpa_passphrase: missing" in out, out[-3000:]
+    assert "ap2: pmipv6_ap_wpa_passphrase: missing" in out, out[-3000:]
 
 
 def test_the_lab_without_its_vault_file_fails_naming_the_secret():

@@ -228,7 +228,7 @@ class Station:
                 stderr=log,
             )
         wait_for(
-            lambda: (self.ctrl_dir / self.ifname).exists(),
+            (self.ctrl_dir / self.ifname).exists,
             timeout=30,
             what=f"wpa_supplicant of {self.name} ({self.log})",
         )

@@ -58,7 +58,7 @@ def domain(tmp_path_factory):
             stderr=subprocess.DEVNULL,
         )
         procs.append(air)
-        wait_for(lambda: captures["air"].exists(), timeout=15, what="dumpcap on hwsim0")
+        wait_for(captures["air"].exists, timeout=15, what="dumpcap on hwsim0")
         # MAG2's signaling (core) and its RAs (access link), for the roam's timeline.
         captures["core"] = work / "mag2-core.pcapng"
         dom.lab.capture(dom.lab.ns("mag2"), "core0", captures["core"], "ip6 and not ip6 proto 41")

@@ -15,6 +15,7 @@ from ansible_collections.netlmm.pmipv6.plugins.filter.pmipv6 import (
     FilterModule,
     pmipv6_eui64_link_local,
     pmipv6_inventory_errors,
+    pmipv6_mag_triggers,
     pmipv6_policy,
 )
 
@@ -167,6 +168,7 @@ def test_filters_are_registered():
     assert set(FilterModule().filters()) == {
         "pmipv6_eui64_link_local",
         "pmipv6_inventory_errors",
+        "pmipv6_mag_triggers",
         "pmipv6_policy",
     }
 
@@ -641,3 +643,123 @@ def test_with_ansible_hostvars(tmp_path):
 def test_eui64_link_local():
     assert pmipv6_eui64_link_local("02:4d:41:47:01:01") == "fe80::4d:41ff:fe47:101"
     assert pmipv6_eui64_link_local("0011.2233.4455") == "fe80::211:22ff:fe33:4455"
+
+
+# --------------------------------------------------------------------------- hostapd APs
+
+HOSTAPD = {
+    "pmipv6_ap_kind": "hostapd",
+    "pmipv6_ap_ssid": "pmipv6-lab",
+    "pmipv6_ap_wpa_passphrase": "correct horse battery",
+}
+
+
+def hostapd_lab():
+    """mag1 is its own hostapd AP (control socket); ap2 a Linux AP sending mag2 syslog."""
+    hostvars, groups = lab()
+    hostvars["mag1"].update(HOSTAPD, pmipv6_mag="mag1", pmipv6_ap_bridge="acc0")
+    del hostvars["mag1"]["pmipv6_syslog_address"]
+    groups["pmipv6_ap"] = ["mag1", "ap2"]
+    del hostvars["ap1"]
+    groups["all"].remove("ap1")
+    hostvars["ap2"].update(HOSTAPD, pmipv6_ap_radio="wlan1")
+    return hostvars, groups
+
+
+def test_hostapd_aps_need_no_syslog_where_the_mag_reads_the_socket():
+    hostvars, groups = hostapd_lab()
+    assert errors_of(hostvars, groups) == []
+    mag1 = pmipv6_mag_triggers(hostvars, groups, "mag1")
+    assert mag1 == {
+        "syslog_aps": {},
+        "syslog_ap_hosts": [],
+        "hostapd": [
+            {
+                "type": "hostapd",
+                "name": "mag1",
+                "control": "/run/hostapd/wlan0",
+                "interface": "acc0",
+                "connect_hint": "reassociation",
+                "local_dir": "/run/pmip6d",
+            }
+        ],
+    }
+    mag2 = pmipv6_mag_triggers(hostvars, groups, "mag2")
+    assert mag2 == {
+        "syslog_aps": {
+            "fd00:a2::2": {"name": "ap2", "interface": "acc0", "connect_hint": "reassociation"}
+        },
+        "syslog_ap_hosts": ["ap2"],
+        "hostapd": [],
+    }
+
+
+def test_cisco_and_emulated_aps_keep_their_syslog_entry():
+    hostvars, groups = lab()
+    hostvars["ap1"]["ansible_network_os"] = "cisco.ios.ios"
+    assert pmipv6_mag_triggers(hostvars, groups, "mag1") == {
+        "syslog_aps": {"fd00:a1::2": {"name": "ap1", "interface": "acc0"}},
+        "syslog_ap_hosts": ["ap1"],
+        "hostapd": [],
+    }
+
+
+@pytest.mark.parametrize(
+    "host, changes, problem",
+    [
+        (
+            "ap2",
+            {"pmipv6_ap_kind": "aruba"},
+            "ap2: pmipv6_ap_kind: 'aruba' is not an AP kind"
+            " the access_point role knows (cisco, emulated, hostapd)",
+        ),
+        (
+            "ap2",
+            {"pmipv6_ap_events": "control_socket"},
+            "ap2: pmipv6_ap_events: control_socket"
+            " needs hostapd on the MAG itself ('mag2' is another host)",
+        ),
+        (
+            "ap2",
+            {"pmipv6_ap_events": "snmp"},
+            "ap2: pmipv6_ap_events: 'snmp' is not control_socket or syslog",
+        ),
+        ("ap2", {"pmipv6_ap_ssid": ""}, "ap2: pmipv6_ap_ssid: missing"),
+        ("ap2", {"pmipv6_ap_ssid": "x" * 33}, "ap2: pmipv6_ap_ssid: must be 1 to 32 bytes"),
+        ("ap2", {"pmipv6_ap_channel": 0}, "ap2: pmipv6_ap_channel: 0 is not a channel number"),
+        ("ap2", {"pmipv6_ap_radio": "wl an0"}, "ap2: pmipv6_ap_radio: 'wl an0' is not an"),
+        ("ap2", {"pmipv6_ap_connect_hint": "roam"}, "ap2: pmipv6_ap_connect_hint: 'roam' is not"),
+        (
+            "ap2",
+            {"pmipv6_ap_wpa_passphrase": "short"},
+            "ap2: pmipv6_ap_wpa_passphrase: must be 8 to 63 characters",
+        ),
+        ("ap2", {"pmipv6_ap_wpa_passphrase": None}, "ap2: pmipv6_ap_wpa_passphrase: missing"),
+        ("ap2", {"pmipv6_ap_security": "wep"}, "ap2: pmipv6_ap_security: 'wep' is not"),
+        (
+            "ap2",
+            {"pmipv6_ap_address": None},
+            "ap2: pmipv6_ap_address: missing: the address the AP sends syslog from is required",
+        ),
+        ("mag2", {"pmipv6_syslog_address": None}, "mag2: pmipv6_syslog_address: missing"),
+    ],
+)
+def test_hostapd_ap_mistakes(host, changes, problem):
+    hostvars, groups = hostapd_lab()
+    for name, value in changes.items():
+        if value is None:
+            hostvars[host].pop(name, None)
+        else:
+            hostvars[host][name] = value
+    found = errors_of(hostvars, groups)
+    assert len(found) == 1 and found[0].startswith(problem), found
+
+
+def test_an_open_hostapd_ap_needs_no_passphrase_and_the_secret_is_never_printed():
+    hostvars, groups = hostapd_lab()
+    hostvars["ap2"]["pmipv6_ap_security"] = "open"
+    del hostvars["ap2"]["pmipv6_ap_wpa_passphrase"]
+    assert errors_of(hostvars, groups) == []
+    hostvars["ap2"]["pmipv6_ap_security"] = "wpa2-psk"
+    hostvars["ap2"]["pmipv6_ap_wpa_passphrase"] = "sh0rt\x01"
+    assert "sh0rt" not in " ".join(errors_of(hostvars, groups))
