@@ -154,7 +154,8 @@ if stage collection; then
         tests/ansible/test_docs_report_sections.py \
         tests/ansible/test_role_defaults.py tests/ansible/test_benchmark_tables.py \
         tests/ansible/test_durations.py tests/ansible/test_grafana_dashboard.py \
-        tests/ansible/test_readme_figures.py tests/ansible/test_mag_trigger_config.py
+        tests/ansible/test_readme_figures.py tests/ansible/test_mag_trigger_config.py \
+        tests/ansible/test_docs_results_hwsim.py
     note "collection: ansible-test sanity and units"
     bash scripts/ansible-test.sh sanity
     bash scripts/ansible-test.sh units

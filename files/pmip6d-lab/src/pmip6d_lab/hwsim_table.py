@@ -175,9 +175,12 @@ def report(
         "the AP's syslog datagram at the MAG (as the paper's MAG read its Aironet's "
         "syslog). With hostapd, the MAG's read of hostapd's AP-STA-CONNECTED event on the "
         "control socket, which hostapd sends once the WPA2 4-way handshake is over (an "
-        "Aironet logs its DOT11-6-ASSOC then too). The 802.11 reassociation itself comes "
-        "before that; the stock-kernel test reads Reassociation Request → PBU from its "
-        "capture.",
+        "Aironet logs its DOT11-6-ASSOC then too). The syslog datagram carries the "
+        "kernel's arrival time; hostapd's event comes over a Unix socket, which has none, so "
+        "its L2 → PBU leaves out the time the event waited to be read: the two L2 columns "
+        "are not the same measure, and the estimate's L2 → PBU is the least comparable "
+        "figure here. The 802.11 reassociation itself comes before the event; the "
+        "stock-kernel test reads Reassociation Request → PBU from its capture.",
         "",
         "Every handover, hwsim in QEMU:",
         "",
@@ -191,7 +194,7 @@ def report(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m pmip6d_lab.hwsim_table", description=__doc__.split("\n")[0]
+        prog="python -m pmip6d_lab.hwsim_table", description=__doc__.split("\n", maxsplit=1)[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="hand one MN over between the MAGs; write the phases")
