@@ -98,6 +98,16 @@ def move_radio(phy: str, ns: Namespace, ifname: str) -> None:
         ns.run("ip", "link", "set", current, "name", ifname)
 
 
+def _stop(proc: subprocess.Popen | None) -> None:
+    """Terminate a daemon of ours, killing it after 10 s."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 @dataclass
 class AccessPoint:
     """hostapd on one radio, bridged to the MAG's access interface (the MAG is the AP host)."""
@@ -170,12 +180,7 @@ class AccessPoint:
         return [line.strip() for line in self.cli("list_sta").splitlines() if line.strip()]
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        _stop(self.proc)
 
 
 @dataclass
@@ -275,9 +280,4 @@ class Station:
             raise RuntimeError(f"wpa_cli answered {reply.strip()!r}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        _stop(self.proc)

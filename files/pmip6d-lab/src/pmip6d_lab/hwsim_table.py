@@ -32,11 +32,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .experiment.analysis import PHASES
 from .experiment.paper import PAPER_TABLE_II_AVERAGE
 from .netlab import wait_for
 from .nsdomain import APS, MAGS, build_domain
 
-PHASES = ("l2_to_pbu_ms", "pbu_to_pba_ms", "pba_to_ra_ms", "total_ms")
 HEADS = {
     "l2_to_pbu_ms": "L2 → PBU",
     "pbu_to_pba_ms": "PBU → PBA",
